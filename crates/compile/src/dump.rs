@@ -1,0 +1,82 @@
+//! `/config_dump`: a JSON view of what was loaded and what it compiled to.
+
+use rampart_config::ConfigSet;
+use rampart_model::route::Action;
+use rampart_model::{ClusterSpec, Listener};
+use serde_json::{json, Value};
+
+/// Renders resources, listeners (with virtual hosts and routes) and clusters.
+pub fn render(set: &ConfigSet, listeners: &[Listener], clusters: &[ClusterSpec]) -> Value {
+    let mut resources = Vec::new();
+    macro_rules! list {
+        ($items:expr) => {
+            for r in $items {
+                resources.push(json!({
+                    "kind": r.kind.to_string(),
+                    "namespace": r.meta.namespace,
+                    "name": r.meta.name,
+                    "apiVersion": r.api_version,
+                    "source": format!("{}:{}", r.source.file, r.source.line),
+                }));
+            }
+        };
+    }
+    list!(&set.gateways);
+    list!(&set.virtual_services);
+    list!(&set.destination_rules);
+    list!(&set.service_entries);
+    list!(&set.workload_entries);
+    let listeners: Vec<Value> = listeners
+        .iter()
+        .map(|l| {
+            let vhosts: Vec<Value> = l
+                .routes
+                .vhosts
+                .iter()
+                .map(|vh| {
+                    let routes: Vec<Value> = vh
+                        .routes
+                        .iter()
+                        .map(|r| {
+                            let action = match &r.action {
+                                Action::Forward(f) => json!({"forward": f.destinations.iter().map(|d| json!({
+                                    "destination": &*d.name,
+                                    "cluster": d.cluster.map(|c| clusters[c.0 as usize].key.to_string()),
+                                    "weight": d.weight,
+                                })).collect::<Vec<_>>()}),
+                                Action::Redirect(rd) => json!({"redirect": {"status": rd.status.as_u16()}}),
+                                Action::Direct(d) => json!({"directResponse": {"status": d.status.as_u16()}}),
+                            };
+                            json!({
+                                "name": &*r.name,
+                                "virtualService": &*r.origin.virtual_service,
+                                "rule": r.origin.rule,
+                                "source": &*r.origin.location,
+                                "matches": r.matches.len(),
+                                "timeout": r.timeout.map(|t| format!("{}ms", t.as_millis())),
+                                "action": action,
+                            })
+                        })
+                        .collect();
+                    json!({"domain": &*vh.domain, "httpsRedirect": vh.https_redirect, "routes": routes})
+                })
+                .collect();
+            json!({"name": l.name, "address": l.address.to_string(), "virtualHosts": vhosts})
+        })
+        .collect();
+    let clusters: Vec<Value> = clusters
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.key.to_string(),
+                "lb": format!("{:?}", c.lb),
+                "protocol": format!("{:?}", c.protocol),
+                "connectTimeoutMs": c.connect_timeout.as_millis() as u64,
+                "endpoints": c.endpoints.iter().map(|e| json!({
+                    "address": e.address.to_string(), "weight": e.weight, "labels": e.labels,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({"resources": resources, "listeners": listeners, "clusters": clusters})
+}

@@ -1,0 +1,171 @@
+use rampart_config::load_str;
+
+use super::*;
+
+fn compile_yaml(yaml: &str) -> Compiled {
+    let loaded = load_str("test.yaml", yaml);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    compile(&loaded.config, &ProxyIdentity::default())
+}
+
+const BASE: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: 9001}, labels: {version: v1}}
+  - {address: 127.0.0.1, ports: {http: 9002}, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+"#;
+
+#[test]
+fn bookinfo_compiles_to_one_listener_with_subset_clusters() {
+    let yaml = format!(
+        "{BASE}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews}}
+spec:
+  hosts: [reviews]
+  gateways: [edge]
+  http:
+  - match: [{{headers: {{end-user: {{exact: jason}}}}}}]
+    route: [{{destination: {{host: reviews, subset: v2}}}}]
+  - route: [{{destination: {{host: reviews, subset: v1}}}}]
+"
+    );
+    let c = compile_yaml(&yaml);
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    let snap = &c.snapshot;
+    assert_eq!(snap.listeners.len(), 1);
+    assert_eq!(snap.listeners[0].address.port(), 8080);
+    let vh = &snap.listeners[0].routes.vhosts[0];
+    assert_eq!(&*vh.domain, "reviews.default.svc.cluster.local");
+    assert_eq!(vh.routes.len(), 2);
+    assert_eq!(snap.clusters.len(), 2);
+    let v2 = &snap.clusters[0];
+    assert_eq!(
+        v2.key.to_string(),
+        "outbound|9080|v2|reviews.default.svc.cluster.local"
+    );
+    assert_eq!(v2.endpoints.len(), 1);
+    assert_eq!(v2.endpoints[0].address.to_string(), "127.0.0.1:9002");
+}
+
+#[test]
+fn unsupported_fields_are_errors_with_lines() {
+    let yaml = format!(
+        "{BASE}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews}}
+spec:
+  hosts: [reviews]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: reviews, subset: v1}}}}]
+    corsPolicy: {{allowOrigins: [{{exact: a.com}}]}}
+"
+    );
+    let c = compile_yaml(&yaml);
+    let d = c.diagnostics.iter().find(|d| d.is_error()).expect("error");
+    assert_eq!(d.path, "spec.http[0].corsPolicy");
+    let expected = yaml.lines().position(|l| l.contains("corsPolicy")).unwrap() as u32 + 1;
+    assert_eq!(d.line, expected);
+    assert!(d.message.contains("not supported"), "{d}");
+}
+
+#[test]
+fn missing_subset_is_a_warning_and_a_no_cluster_route() {
+    let yaml = format!(
+        "{BASE}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews}}
+spec:
+  hosts: [reviews]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: reviews, subset: v9}}}}]
+"
+    );
+    let c = compile_yaml(&yaml);
+    assert!(!c.has_errors());
+    assert!(c
+        .diagnostics
+        .iter()
+        .any(|d| d.path.ends_with("destination.subset") && d.message.contains("v9")));
+}
+
+#[test]
+fn virtual_services_for_one_host_merge_in_load_order() {
+    let vs = |name: &str, prefix: &str| {
+        format!(
+            "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {name}}}
+spec:
+  hosts: [reviews]
+  gateways: [edge]
+  http:
+  - match: [{{uri: {{prefix: {prefix}}}}}]
+    route: [{{destination: {{host: reviews, subset: v1}}}}]
+"
+        )
+    };
+    let yaml = format!("{BASE}{}{}", vs("a", "/a"), vs("b", "/b"));
+    let c = compile_yaml(&yaml);
+    let vh = &c.snapshot.listeners[0].routes.vhosts[0];
+    let names: Vec<&str> = vh.routes.iter().map(|r| &*r.name).collect();
+    assert_eq!(names, ["default/a.0", "default/b.0"]);
+}
+
+#[test]
+fn gateways_for_other_workloads_and_unbound_services_are_ignored() {
+    let yaml = format!(
+        "{BASE}---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: other}}
+spec:
+  selector: {{istio: egressgateway}}
+  servers:
+  - port: {{number: 9999, name: http, protocol: HTTP}}
+    hosts: [\"*\"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: mesh-only}}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{{destination: {{host: reviews, subset: v1}}}}]
+"
+    );
+    let c = compile_yaml(&yaml);
+    assert_eq!(c.snapshot.listeners.len(), 1);
+    assert!(c.snapshot.listeners[0].routes.vhosts.is_empty());
+}

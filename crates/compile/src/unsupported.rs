@@ -1,0 +1,316 @@
+//! Fields Rampart does not implement yet. Each one present in the configuration is an error that
+//! names it, so nothing is silently ignored. Entries leave this list as features land.
+
+use rampart_config::networking::{
+    ClientTlsMode, ConnectionPoolSettings, LoadBalancerSettings, Resolution, SimpleLb,
+    TrafficPolicy,
+};
+use rampart_config::{ConfigSet, Diagnostic, Resource, Severity};
+
+use crate::gateways::is_http;
+
+const LATER: &str = "is not supported by Rampart yet";
+
+fn reject<T>(res: &Resource<T>, diags: &mut Vec<Diagnostic>, path: &str, what: &str) {
+    diags.push(res.diag(Severity::Error, path, format!("{what} {LATER}")));
+}
+
+/// Reports every unsupported field in `set`.
+pub fn check(set: &ConfigSet, diags: &mut Vec<Diagnostic>) {
+    for gw in &set.gateways {
+        for (i, server) in gw.spec.servers.iter().enumerate() {
+            let path = format!("spec.servers[{i}]");
+            if let Some(port) = &server.port {
+                if !is_http(&port.protocol) {
+                    reject(
+                        gw,
+                        diags,
+                        &format!("{path}.port.protocol"),
+                        &format!("protocol {}", port.protocol),
+                    );
+                }
+            }
+            if server
+                .bind
+                .as_deref()
+                .is_some_and(|b| b.starts_with("unix://"))
+            {
+                reject(gw, diags, &format!("{path}.bind"), "binding a unix socket");
+            }
+            if server.default_endpoint.is_some() {
+                reject(
+                    gw,
+                    diags,
+                    &format!("{path}.defaultEndpoint"),
+                    "defaultEndpoint",
+                );
+            }
+        }
+    }
+    for vs in &set.virtual_services {
+        if !vs.spec.tcp.is_empty() {
+            reject(vs, diags, "spec.tcp", "tcp routes");
+        }
+        if !vs.spec.tls.is_empty() {
+            reject(vs, diags, "spec.tls", "tls routes");
+        }
+        for (i, rule) in vs.spec.http.iter().enumerate() {
+            let p = |f: &str| format!("spec.http[{i}].{f}");
+            let fields: [(bool, &str); 7] = [
+                (rule.retries.is_some(), "retries"),
+                (rule.fault.is_some(), "fault"),
+                (rule.mirror.is_some(), "mirror"),
+                (!rule.mirrors.is_empty(), "mirrors"),
+                (rule.mirror_percent.is_some(), "mirrorPercent"),
+                (rule.mirror_percentage.is_some(), "mirrorPercentage"),
+                (rule.cors_policy.is_some(), "corsPolicy"),
+            ];
+            for (present, field) in fields {
+                if present {
+                    reject(vs, diags, &p(field), field);
+                }
+            }
+            for (j, m) in rule.matches.iter().enumerate() {
+                for key in m.headers.keys().chain(m.without_headers.keys()) {
+                    if key.starts_with("@request.auth.claims") {
+                        reject(
+                            vs,
+                            diags,
+                            &p(&format!("match[{j}].headers")),
+                            "JWT claim matching (@request.auth.claims)",
+                        );
+                    }
+                }
+                if m.stat_prefix.is_some() {
+                    reject(
+                        vs,
+                        diags,
+                        &p(&format!("match[{j}].statPrefix")),
+                        "statPrefix",
+                    );
+                }
+            }
+            let mut header_sets = vec![(p("headers"), rule.headers.as_ref())];
+            for (k, d) in rule.route.iter().enumerate() {
+                header_sets.push((p(&format!("route[{k}].headers")), d.headers.as_ref()));
+            }
+            for (path, headers) in header_sets {
+                let Some(h) = headers else { continue };
+                for (dir, ops) in [("request", &h.request), ("response", &h.response)] {
+                    let Some(ops) = ops else { continue };
+                    for (name, value) in ops.set.iter().chain(ops.add.iter()) {
+                        if value.contains('%') {
+                            reject(
+                                vs,
+                                diags,
+                                &format!("{path}.{dir}"),
+                                &format!("the Envoy format variable in header {name} ({value:?})"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for dr in &set.destination_rules {
+        if dr.spec.workload_selector.is_some() {
+            reject(dr, diags, "spec.workloadSelector", "workloadSelector");
+        }
+        if let Some(tp) = &dr.spec.traffic_policy {
+            traffic_policy(dr, diags, "spec.trafficPolicy", tp);
+        }
+        for (i, subset) in dr.spec.subsets.iter().enumerate() {
+            if let Some(tp) = &subset.traffic_policy {
+                traffic_policy(dr, diags, &format!("spec.subsets[{i}].trafficPolicy"), tp);
+            }
+        }
+    }
+    for se in &set.service_entries {
+        match se.spec.resolution.unwrap_or_default() {
+            Resolution::None => diags.push(se.diag(
+                Severity::Error,
+                "spec.resolution",
+                "resolution NONE (forward to the original destination) cannot route gateway traffic: use STATIC or DNS",
+            )),
+            Resolution::DynamicDns => reject(se, diags, "spec.resolution", "resolution DYNAMIC_DNS"),
+            Resolution::Static | Resolution::Dns | Resolution::DnsRoundRobin => {}
+        }
+        for (i, ep) in se.spec.endpoints.iter().enumerate() {
+            if ep
+                .address
+                .as_deref()
+                .is_some_and(|a| a.starts_with("unix://"))
+            {
+                reject(
+                    se,
+                    diags,
+                    &format!("spec.endpoints[{i}].address"),
+                    "a unix socket endpoint",
+                );
+            }
+        }
+        if !se.spec.subject_alt_names.is_empty() {
+            reject(
+                se,
+                diags,
+                "spec.subjectAltNames",
+                "subjectAltNames (TLS origination)",
+            );
+        }
+    }
+}
+
+fn traffic_policy<T>(
+    res: &Resource<T>,
+    diags: &mut Vec<Diagnostic>,
+    path: &str,
+    tp: &TrafficPolicy,
+) {
+    policy_parts(
+        res,
+        diags,
+        path,
+        tp.load_balancer.as_ref(),
+        tp.connection_pool.as_ref(),
+        tp.outlier_detection.is_some(),
+        tp.tls.as_ref().map(|t| t.mode),
+    );
+    if tp.tunnel.is_some() {
+        reject(res, diags, &format!("{path}.tunnel"), "tunnel");
+    }
+    if tp.proxy_protocol.is_some() {
+        reject(
+            res,
+            diags,
+            &format!("{path}.proxyProtocol"),
+            "proxyProtocol",
+        );
+    }
+    if tp.retry_budget.is_some() {
+        reject(res, diags, &format!("{path}.retryBudget"), "retryBudget");
+    }
+    for (i, pl) in tp.port_level_settings.iter().enumerate() {
+        policy_parts(
+            res,
+            diags,
+            &format!("{path}.portLevelSettings[{i}]"),
+            pl.load_balancer.as_ref(),
+            pl.connection_pool.as_ref(),
+            pl.outlier_detection.is_some(),
+            pl.tls.as_ref().map(|t| t.mode),
+        );
+    }
+}
+
+fn policy_parts<T>(
+    res: &Resource<T>,
+    diags: &mut Vec<Diagnostic>,
+    path: &str,
+    lb: Option<&LoadBalancerSettings>,
+    pool: Option<&ConnectionPoolSettings>,
+    outlier: bool,
+    tls_mode: Option<Option<ClientTlsMode>>,
+) {
+    if let Some(lb) = lb {
+        let lp = format!("{path}.loadBalancer");
+        if lb.simple == Some(SimpleLb::Passthrough) {
+            reject(
+                res,
+                diags,
+                &format!("{lp}.simple"),
+                "PASSTHROUGH load balancing",
+            );
+        }
+        if lb.locality_lb_setting.is_some() {
+            reject(
+                res,
+                diags,
+                &format!("{lp}.localityLbSetting"),
+                "localityLbSetting",
+            );
+        }
+        if lb.zone_aware_lb_setting.is_some() {
+            reject(
+                res,
+                diags,
+                &format!("{lp}.zoneAwareLbSetting"),
+                "zoneAwareLbSetting",
+            );
+        }
+        if lb.warmup.is_some() || lb.warmup_duration_secs.is_some() {
+            reject(res, diags, &format!("{lp}.warmup"), "warmup (slow start)");
+        }
+        if let Some(cookie) = lb
+            .consistent_hash
+            .as_ref()
+            .and_then(|h| h.http_cookie.as_ref())
+        {
+            if cookie.ttl.is_some() || !cookie.attributes.is_empty() {
+                reject(
+                    res,
+                    diags,
+                    &format!("{lp}.consistentHash.httpCookie.ttl"),
+                    "generating hash cookies (ttl, attributes)",
+                );
+            }
+        }
+    }
+    if let Some(pool) = pool {
+        let cp = format!("{path}.connectionPool");
+        if let Some(tcp) = &pool.tcp {
+            let fields = [
+                (tcp.max_connections.is_some(), "maxConnections"),
+                (tcp.tcp_keepalive.is_some(), "tcpKeepalive"),
+                (
+                    tcp.max_connection_duration.is_some(),
+                    "maxConnectionDuration",
+                ),
+                (tcp.idle_timeout.is_some(), "idleTimeout"),
+            ];
+            for (present, f) in fields {
+                if present {
+                    reject(res, diags, &format!("{cp}.tcp.{f}"), f);
+                }
+            }
+        }
+        if let Some(http) = &pool.http {
+            let fields = [
+                (
+                    http.http1_max_pending_requests.is_some(),
+                    "http1MaxPendingRequests",
+                ),
+                (http.http2_max_requests.is_some(), "http2MaxRequests"),
+                (
+                    http.max_requests_per_connection.is_some(),
+                    "maxRequestsPerConnection",
+                ),
+                (http.max_retries.is_some(), "maxRetries"),
+                (http.idle_timeout.is_some(), "idleTimeout"),
+                (http.use_client_protocol, "useClientProtocol"),
+                (
+                    http.max_concurrent_streams.is_some(),
+                    "maxConcurrentStreams",
+                ),
+                (http.http2_keep_alive.is_some(), "http2KeepAlive"),
+            ];
+            for (present, f) in fields {
+                if present {
+                    reject(res, diags, &format!("{cp}.http.{f}"), f);
+                }
+            }
+        }
+    }
+    if outlier {
+        reject(
+            res,
+            diags,
+            &format!("{path}.outlierDetection"),
+            "outlierDetection",
+        );
+    }
+    if let Some(mode) = tls_mode {
+        if mode.unwrap_or_default() != ClientTlsMode::Disable {
+            reject(res, diags, &format!("{path}.tls"), "TLS origination");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Istio resources as the user wrote them: YAML loading with line numbers, typed specs that
+//! mirror Istio's fields exactly, and Istio's validation rules.
+//!
+//! Receives: YAML files, directories or text. Hands on: a [`Loaded`] — the valid resources in load
+//! order ([`ConfigSet`]) and every [`Diagnostic`] (`file:line: Kind ns/name: field.path: message`)
+//! — to `compile` and to `rampart validate`.
+
+mod diag;
+mod duration;
+mod hint;
+mod load;
+pub mod networking;
+mod path;
+mod resource;
+mod validate;
+mod yaml;
+
+pub use diag::{Diagnostic, Severity};
+pub use duration::parse_duration;
+pub use load::{load_paths, load_str, ConfigSet, Loaded};
+pub use resource::{Kind, ObjectMeta, Resource, Source};

@@ -1,0 +1,17 @@
+//! The compiled configuration: what the data plane runs.
+//!
+//! `compile` builds a [`Snapshot`] from validated Istio resources; the proxy reads it through an
+//! `ArcSwap` once per request. Everything here is already parsed, resolved, ordered and indexed:
+//! nothing on the request path parses a string or builds a regex.
+
+pub mod cluster;
+pub mod listener;
+pub mod route;
+pub mod snapshot;
+
+pub use cluster::{
+    ClusterId, ClusterKey, ClusterSpec, EndpointAddress, EndpointSpec, HashKey, LbPolicy,
+    UpstreamProtocol,
+};
+pub use listener::Listener;
+pub use snapshot::Snapshot;

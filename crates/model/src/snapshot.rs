@@ -1,0 +1,26 @@
+//! The immutable snapshot swapped in atomically on every successful (re)load.
+
+use crate::cluster::{ClusterId, ClusterSpec};
+use crate::listener::Listener;
+
+/// Everything the data plane needs for one configuration version.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Monotonic version, incremented on every successful load.
+    pub version: u64,
+    /// Listeners to bind, by port.
+    pub listeners: Vec<Listener>,
+    /// Clusters, indexed by [`ClusterId`].
+    pub clusters: Vec<ClusterSpec>,
+    /// Labels of every stats handle that routes refer to by index; entry 0 is "no route".
+    pub stat_keys: Vec<rampart_telemetry::StatKey>,
+    /// JSON rendering of the resources this snapshot was compiled from (`/config_dump`).
+    pub dump: serde_json::Value,
+}
+
+impl Snapshot {
+    /// The cluster with this id.
+    pub fn cluster(&self, id: ClusterId) -> &ClusterSpec {
+        &self.clusters[id.0 as usize]
+    }
+}

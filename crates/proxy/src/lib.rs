@@ -1,0 +1,18 @@
+//! The request path, one module per stage, in order:
+//! [`listener`] (accept, HTTP/1.1 and HTTP/2 codec) → [`request`] (route lookup and the action)
+//! → [`headers`] (proxy headers) → [`forward`] (destination, endpoint, upstream call) →
+//! [`respond`] (local replies). [`active`] holds the snapshot being served.
+
+pub mod active;
+pub mod body;
+pub mod error;
+pub mod forward;
+pub mod headers;
+pub mod listener;
+pub mod request;
+pub mod respond;
+pub mod upgrade;
+
+pub use active::{Active, Shared};
+pub use error::Error;
+pub use listener::Workers;

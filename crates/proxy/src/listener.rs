@@ -1,0 +1,224 @@
+//! Worker threads and listeners.
+//!
+//! Each worker is a thread with its own single-threaded runtime (thread per core, as nginx and
+//! Envoy run). Every listener is bound once per worker with `SO_REUSEPORT`, so the kernel spreads
+//! connections across workers and a connection stays on the thread that accepted it. Listeners
+//! follow the active snapshot: new ports are bound, removed ones stop accepting (their
+//! connections finish). On drain every listener stops accepting and connections are shut down
+//! gracefully (HTTP/1.1 closes after the in-flight response, HTTP/2 sends GOAWAY).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::active::Shared;
+use crate::request::{handle, ConnCx};
+
+/// How long a client may take to send request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The data-plane worker threads and the listeners bound on them.
+pub struct Workers {
+    runtimes: Vec<tokio::runtime::Handle>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    exit: watch::Sender<bool>,
+    /// `true` once draining: removed listeners' connections are shut down too.
+    drain: watch::Sender<bool>,
+    listeners: HashMap<SocketAddr, Bound>,
+}
+
+struct Bound {
+    stop: watch::Sender<bool>,
+    loops: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts `n` worker threads (at least one).
+    pub fn start(n: usize) -> io::Result<Self> {
+        let (exit, _) = watch::channel(false);
+        let (drain, _) = watch::channel(false);
+        let mut runtimes = Vec::new();
+        let mut threads = Vec::new();
+        for id in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtimes.push(rt.handle().clone());
+            let mut exit_rx = exit.subscribe();
+            let thread = std::thread::Builder::new()
+                .name(format!("rampart-worker-{id}"))
+                .spawn(move || {
+                    rampart_upstream::worker::set_current(id);
+                    rt.block_on(async move {
+                        let _ = exit_rx.wait_for(|&done| done).await;
+                    });
+                })?;
+            threads.push(thread);
+        }
+        Ok(Self {
+            runtimes,
+            threads,
+            exit,
+            drain,
+            listeners: HashMap::new(),
+        })
+    }
+
+    /// Number of workers.
+    pub fn count(&self) -> usize {
+        self.runtimes.len()
+    }
+
+    /// Makes the bound listeners equal to `addresses`: binds new ones on every worker and stops
+    /// accepting on removed ones. Fails without changing anything if a new address cannot be
+    /// bound.
+    pub fn bind(&mut self, shared: &Arc<Shared>, addresses: &[SocketAddr]) -> io::Result<()> {
+        let mut fresh: Vec<(SocketAddr, Vec<std::net::TcpListener>)> = Vec::new();
+        for addr in addresses {
+            if self.listeners.contains_key(addr) || fresh.iter().any(|(a, _)| a == addr) {
+                continue;
+            }
+            let sockets = (0..self.runtimes.len())
+                .map(|_| reuseport_listener(*addr))
+                .collect::<io::Result<Vec<_>>>()
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
+            fresh.push((*addr, sockets));
+        }
+        let removed: Vec<SocketAddr> = self
+            .listeners
+            .keys()
+            .filter(|a| !addresses.contains(a))
+            .copied()
+            .collect();
+        for addr in removed {
+            if let Some(bound) = self.listeners.remove(&addr) {
+                let _ = bound.stop.send(true);
+            }
+        }
+        for (addr, sockets) in fresh {
+            let (stop, _) = watch::channel(false);
+            let loops = sockets
+                .into_iter()
+                .zip(&self.runtimes)
+                .map(|(socket, rt)| {
+                    let shared = shared.clone();
+                    let stop = stop.subscribe();
+                    let drain = self.drain.subscribe();
+                    rt.spawn(async move {
+                        match TcpListener::from_std(socket) {
+                            Ok(listener) => {
+                                accept_loop(listener, shared, addr.port(), stop, drain).await
+                            }
+                            Err(err) => {
+                                tracing::error!(%addr, error = %err, "listener setup failed")
+                            }
+                        }
+                    })
+                })
+                .collect();
+            tracing::info!(%addr, "listening");
+            self.listeners.insert(addr, Bound { stop, loops });
+        }
+        Ok(())
+    }
+
+    /// Stops accepting everywhere, lets in-flight requests finish (up to `timeout`), then stops
+    /// the worker threads.
+    pub async fn drain(mut self, timeout: Duration) {
+        let _ = self.drain.send(true);
+        let mut loops = Vec::new();
+        for (_, bound) in self.listeners.drain() {
+            let _ = bound.stop.send(true);
+            loops.extend(bound.loops);
+        }
+        let all = async {
+            for l in loops {
+                let _ = l.await;
+            }
+        };
+        if tokio::time::timeout(timeout, all).await.is_err() {
+            tracing::warn!(?timeout, "drain timeout: closing remaining connections");
+        }
+        let _ = self.exit.send(true);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    port: u16,
+    mut stop: watch::Receiver<bool>,
+    mut drain: watch::Receiver<bool>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        // EMFILE and friends: back off briefly instead of spinning.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let cx = ConnCx { shared: shared.clone(), peer, port, scheme: "http" };
+                let svc = service_fn(move |req| {
+                    let cx = cx.clone();
+                    async move { Ok::<_, Infallible>(handle(req, &cx).await) }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(err) = conn.await {
+                        tracing::debug!(%peer, error = %err, "connection error");
+                    }
+                });
+            }
+            _ = stopped(&mut stop) => break,
+        }
+    }
+    drop(listener);
+    // Connections outlive a removed listener until the process drains.
+    stopped(&mut drain).await;
+    graceful.shutdown().await;
+}
+
+/// Resolves once the flag is set (or its sender is gone).
+async fn stopped(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|&set| set).await.map(|_| ());
+}

@@ -1,0 +1,319 @@
+//! One request through the gateway: route lookup, then the route's action (forward, redirect or
+//! direct response), then stats. The stages are called in order here and nowhere else.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::HOST;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use rampart_model::route::{
+    Action, PathRewrite, RedirectPort, RequestView, Route, VirtualHost, WeightedDestination,
+};
+use rampart_telemetry::{ResponseFlag, ResponseFlags};
+use rampart_upstream::RequestBody;
+
+use crate::active::{Active, Shared};
+use crate::body::ResponseBody;
+use crate::error::Error;
+use crate::forward::{self, Target};
+use crate::headers;
+use crate::respond;
+
+/// Stat id used when no route matched.
+const NO_ROUTE_STAT: u32 = 0;
+
+/// What a connection knows about itself.
+#[derive(Debug, Clone)]
+pub struct ConnCx {
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// Client address.
+    pub peer: SocketAddr,
+    /// Listener port.
+    pub port: u16,
+    /// `http` (TLS listeners come later).
+    pub scheme: &'static str,
+}
+
+/// Handles one request and records its stats.
+pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBody> {
+    let start = Instant::now();
+    let active = cx.shared.active();
+    let mut flags = ResponseFlags::NONE;
+    let (mut resp, stat) = dispatch(req, cx, &active, &mut flags).await;
+    if cx.shared.draining() && resp.version() != Version::HTTP_2 {
+        // Ask HTTP/1.1 clients to reconnect elsewhere while we drain.
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let micros = start.elapsed().as_micros() as u64;
+    if let Some(stats) = active.stats.get(stat as usize) {
+        stats.record(resp.status().as_u16(), flags, micros);
+    }
+    resp
+}
+
+async fn dispatch(
+    req: Request<Incoming>,
+    cx: &ConnCx,
+    active: &Active,
+    flags: &mut ResponseFlags,
+) -> (Response<ResponseBody>, u32) {
+    let Some(listener) = active
+        .model
+        .listeners
+        .iter()
+        .find(|l| l.address.port() == cx.port)
+    else {
+        return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
+    };
+    let authority = authority_of(&req).to_owned();
+    let view = RequestView {
+        method: req.method(),
+        scheme: cx.scheme,
+        authority: &authority,
+        path: req.uri().path(),
+        query: req.uri().query(),
+        headers: req.headers(),
+        port: cx.port,
+    };
+    let Some(vhost) = listener.routes.find_host(&authority) else {
+        return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
+    };
+    if vhost.https_redirect {
+        let location = format!(
+            "https://{}{}",
+            host_without_port(&authority),
+            path_and_query(req.uri())
+        );
+        return (
+            respond::redirect(StatusCode::MOVED_PERMANENTLY, &location),
+            NO_ROUTE_STAT,
+        );
+    }
+    let Some((route, matched)) = vhost.find_route(&view) else {
+        return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
+    };
+    match &route.action {
+        Action::Direct(direct) => {
+            let mut resp = respond::text(direct.status, direct.body.clone());
+            route.response_headers.apply(resp.headers_mut());
+            (resp, route.stat)
+        }
+        Action::Redirect(redirect) => {
+            let location = redirect_location(redirect, route, matched, &authority, cx, req.uri());
+            (respond::redirect(redirect.status, &location), route.stat)
+        }
+        Action::Forward(fwd) => {
+            let dest = fwd.pick(fastrand::u32(..fwd.total_weight));
+            let resp = match proxy(req, cx, active, vhost, route, matched, dest, flags).await {
+                Ok(resp) => resp,
+                Err(err) => local_error(&err, flags),
+            };
+            (resp, dest.stat)
+        }
+    }
+}
+
+/// Forwards to the chosen destination and shapes the response.
+#[allow(clippy::too_many_arguments)]
+async fn proxy(
+    req: Request<Incoming>,
+    cx: &ConnCx,
+    active: &Active,
+    _vhost: &VirtualHost,
+    route: &Route,
+    matched: Option<usize>,
+    dest: &WeightedDestination,
+    flags: &mut ResponseFlags,
+) -> Result<Response<ResponseBody>, Error> {
+    let cluster = dest
+        .cluster
+        .and_then(|id| active.clusters.get(id.0 as usize))
+        .ok_or(Error::NoCluster)?;
+    let (upstream_req, downstream_upgrade) = upstream_request(req, cx, route, matched, dest);
+    let target = Target {
+        cluster,
+        peer: cx.peer.ip(),
+    };
+    let sent_at = Instant::now();
+    let call = forward::send(&target, upstream_req, flags);
+    let result = match route.timeout {
+        Some(limit) => tokio::time::timeout(limit, call)
+            .await
+            .map_err(|_| Error::Timeout)?,
+        None => call.await,
+    };
+    let mut resp = result?;
+    let upstream_ms = sent_at.elapsed().as_millis() as u64;
+    let status = resp.status();
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(down) = downstream_upgrade {
+            crate::upgrade::splice(down, hyper::upgrade::on(&mut resp));
+        }
+    } else {
+        headers::strip_hop_by_hop(resp.headers_mut(), false);
+    }
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.insert(
+        headers::X_ENVOY_UPSTREAM_SERVICE_TIME,
+        HeaderValue::from(upstream_ms),
+    );
+    route.response_headers.apply(&mut parts.headers);
+    dest.response_headers.apply(&mut parts.headers);
+    Ok(Response::from_parts(parts, ResponseBody::Upstream(body)))
+}
+
+/// The request as the upstream will see it: proxy headers, header edits and rewrites applied.
+fn upstream_request(
+    mut req: Request<Incoming>,
+    cx: &ConnCx,
+    route: &Route,
+    matched: Option<usize>,
+    dest: &WeightedDestination,
+) -> (Request<RequestBody>, Option<hyper::upgrade::OnUpgrade>) {
+    let upgrade = headers::is_upgrade(req.headers());
+    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let authority = authority_of(&req).to_owned();
+    let (mut parts, body) = req.into_parts();
+    let h = &mut parts.headers;
+    headers::strip_hop_by_hop(h, upgrade);
+    if !h.contains_key(HOST) {
+        if let Ok(v) = HeaderValue::try_from(authority.as_str()) {
+            h.insert(HOST, v);
+        }
+    }
+    headers::set_forwarded(h, cx.peer.ip(), cx.scheme, cx.shared.options.trusted_hops);
+    headers::ensure_request_id(h);
+    route.request_headers.apply(h);
+    dest.request_headers.apply(h);
+    let mut path = parts.uri.path().to_owned();
+    if let Some(rewrite) = &route.rewrite {
+        if let Some(authority) = &rewrite.authority {
+            h.insert(HOST, authority.clone());
+        }
+        if let Some(uri) = &rewrite.uri {
+            path = rewrite_path(uri, route, matched, &path);
+        } else if let Some((re, replacement)) = &rewrite.uri_regex {
+            path = re.replace_all(&path, &**replacement).into_owned();
+        }
+    }
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    parts.uri = Uri::try_from(pq).unwrap_or_else(|_| Uri::from_static("/"));
+    parts.version = Version::HTTP_11;
+    (
+        http::Request::from_parts(parts, RequestBody::Incoming(body)),
+        downstream_upgrade,
+    )
+}
+
+/// Applies a path rewrite: a prefix rewrite replaces the prefix the route matched, otherwise the
+/// whole path.
+fn rewrite_path(
+    rewrite: &PathRewrite,
+    route: &Route,
+    matched: Option<usize>,
+    path: &str,
+) -> String {
+    match rewrite {
+        PathRewrite::Full(p) => p.to_string(),
+        PathRewrite::Prefix(p) => match matched_prefix(route, matched) {
+            Some(prefix) if path.len() >= prefix.len() => format!("{p}{}", &path[prefix.len()..]),
+            _ => p.to_string(),
+        },
+    }
+}
+
+fn matched_prefix(route: &Route, matched: Option<usize>) -> Option<&str> {
+    use rampart_model::route::StrMatch;
+    let m = route.matches.get(matched?)?;
+    match &m.uri.as_ref()?.kind {
+        StrMatch::Prefix(p) => Some(p),
+        _ => None,
+    }
+}
+
+fn redirect_location(
+    redirect: &rampart_model::route::Redirect,
+    route: &Route,
+    matched: Option<usize>,
+    authority: &str,
+    cx: &ConnCx,
+    uri: &Uri,
+) -> String {
+    let scheme = redirect.scheme.as_deref().unwrap_or(cx.scheme);
+    let original_host = host_without_port(authority);
+    let original_port = authority
+        .strip_prefix(original_host)
+        .and_then(|p| p.strip_prefix(':'));
+    let host = redirect.authority.as_deref().unwrap_or(original_host);
+    let port = match redirect.port {
+        Some(RedirectPort::Fixed(p)) => Some(p.to_string()),
+        Some(RedirectPort::FromRequest) => Some(cx.port.to_string()),
+        Some(RedirectPort::ProtocolDefault) => None,
+        None if redirect.authority.is_none() && redirect.scheme.is_none() => {
+            original_port.map(str::to_owned)
+        }
+        None => None,
+    };
+    let path = match &redirect.path {
+        Some(rewrite) => rewrite_path(rewrite, route, matched, uri.path()),
+        None => uri.path().to_owned(),
+    };
+    let mut location = format!("{scheme}://{host}");
+    if let Some(port) = port {
+        location.push(':');
+        location.push_str(&port);
+    }
+    location.push_str(&path);
+    if let Some(q) = uri.query() {
+        location.push('?');
+        location.push_str(q);
+    }
+    location
+}
+
+/// A local reply for `err`, with its flag recorded.
+fn local_error(err: &Error, flags: &mut ResponseFlags) -> Response<ResponseBody> {
+    let (status, flag) = err.outcome();
+    flags.insert(flag);
+    let mut resp = respond::text(status, err.body());
+    if flag == ResponseFlag::UpstreamOverflow {
+        resp.headers_mut().insert(
+            headers::X_ENVOY_OVERLOADED,
+            HeaderValue::from_static("true"),
+        );
+    }
+    tracing::debug!(status = status.as_u16(), flags = %flags, "local reply");
+    resp
+}
+
+/// `Host` header (HTTP/1.1) or `:authority` (HTTP/2).
+fn authority_of<B>(req: &Request<B>) -> &str {
+    req.headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
+}
+
+fn host_without_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority
+            .find(']')
+            .map_or(authority, |end| &authority[..=end]);
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    }
+}
+
+fn path_and_query(uri: &Uri) -> &str {
+    uri.path_and_query().map_or("/", |pq| pq.as_str())
+}

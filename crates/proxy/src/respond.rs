@@ -1,0 +1,33 @@
+//! Responses the gateway makes itself: errors, redirects and direct responses.
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::body::ResponseBody;
+
+/// A plain-text local reply.
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    let body = body.into();
+    let mut resp = Response::new(ResponseBody::full(body.clone()));
+    *resp.status_mut() = status;
+    if !body.is_empty() {
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    }
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    resp
+}
+
+/// A redirect to `location` (which must be a valid header value).
+pub fn redirect(status: StatusCode, location: &str) -> Response<ResponseBody> {
+    let mut resp = text(status, Bytes::new());
+    match HeaderValue::try_from(location) {
+        Ok(v) => {
+            resp.headers_mut().insert(LOCATION, v);
+        }
+        Err(_) => *resp.status_mut() = StatusCode::BAD_REQUEST,
+    }
+    resp
+}

@@ -1,0 +1,265 @@
+//! A cluster at run time: its current endpoint set and balancer, and sending a request to one
+//! endpoint over a pooled connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
+use http::{Request, Response};
+use rampart_model::{ClusterKey, ClusterSpec, EndpointAddress, UpstreamProtocol};
+
+use crate::body::{PooledBody, RequestBody};
+use crate::endpoint::Endpoint;
+use crate::error::Error;
+use crate::lb::Balancer;
+use crate::pool::{H1Sender, H2Sender, IdleQueue, WorkerPool};
+
+/// Settings and endpoints of a cluster as of the last reload or DNS answer.
+#[derive(Debug)]
+pub struct ClusterState {
+    /// Compiled settings.
+    pub spec: ClusterSpec,
+    /// Endpoints that requests may go to.
+    pub endpoints: Vec<Arc<Endpoint>>,
+    balancer: Balancer,
+}
+
+/// A cluster that outlives snapshots; the registry updates it in place on reload.
+#[derive(Debug)]
+pub struct Cluster {
+    /// Stable identity.
+    pub key: ClusterKey,
+    state: ArcSwap<ClusterState>,
+    /// DNS answers by (name, port), for `resolution: DNS` endpoints.
+    resolved: ArcSwap<HashMap<(Arc<str>, u16), Vec<SocketAddr>>>,
+    workers: usize,
+    /// Requests that found no endpoint.
+    pub no_healthy_upstream: AtomicU64,
+    pub(crate) resolver: OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(task) = self.resolver.get() {
+            task.abort();
+        }
+    }
+}
+
+impl Cluster {
+    /// A cluster for `spec`, with pools for `workers` worker threads.
+    pub fn new(spec: ClusterSpec, workers: usize) -> Self {
+        let resolved = HashMap::new();
+        let state = build_state(spec, &[], &resolved, workers);
+        Self {
+            key: state.spec.key.clone(),
+            state: ArcSwap::from_pointee(state),
+            resolved: ArcSwap::from_pointee(resolved),
+            workers,
+            no_healthy_upstream: AtomicU64::new(0),
+            resolver: OnceLock::new(),
+        }
+    }
+
+    /// The current state (lock-free read).
+    #[inline]
+    pub fn state(&self) -> arc_swap::Guard<Arc<ClusterState>> {
+        self.state.load()
+    }
+
+    /// Applies new settings, keeping endpoints (and their pools) whose address is unchanged.
+    pub fn update(&self, spec: ClusterSpec) {
+        let old = self.state.load();
+        let next = build_state(spec, &old.endpoints, &self.resolved.load(), self.workers);
+        self.state.store(Arc::new(next));
+    }
+
+    /// Records a DNS answer for one name and rebuilds the endpoint set if it changed.
+    pub fn set_resolved(&self, name: (Arc<str>, u16), addrs: Vec<SocketAddr>) {
+        let current = self.resolved.load();
+        if current.get(&name) == Some(&addrs) {
+            return;
+        }
+        let mut next = HashMap::clone(&current);
+        next.insert(name, addrs);
+        self.resolved.store(Arc::new(next));
+        let old = self.state.load();
+        let state = build_state(
+            old.spec.clone(),
+            &old.endpoints,
+            &self.resolved.load(),
+            self.workers,
+        );
+        self.state.store(Arc::new(state));
+    }
+
+    /// Chooses an endpoint; `hash` is the request's consistent-hash key, if the policy uses one.
+    pub fn pick(&self, state: &ClusterState, hash: Option<u64>) -> Result<Arc<Endpoint>, Error> {
+        match state.balancer.pick(&state.endpoints, hash) {
+            Some(i) => Ok(state.endpoints[i].clone()),
+            None => {
+                self.no_healthy_upstream.fetch_add(1, Ordering::Relaxed);
+                Err(Error::NoHealthyUpstream)
+            }
+        }
+    }
+
+    /// A connection to `endpoint` that is ready for one request: a pooled or new HTTP/1.1
+    /// connection, or the worker's shared HTTP/2 connection.
+    pub async fn checkout(
+        &self,
+        state: &ClusterState,
+        endpoint: &Arc<Endpoint>,
+    ) -> Result<Conn, Error> {
+        let timeout = state.spec.connect_timeout;
+        let pool = endpoint.pool();
+        let conn =
+            match state.spec.protocol {
+                UpstreamProtocol::Http1 => pool.checkout_h1(endpoint.address, timeout).await.map(
+                    |(sender, idle, reused)| {
+                        if !reused {
+                            endpoint.connections.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Conn {
+                            endpoint: endpoint.clone(),
+                            kind: ConnKind::H1 {
+                                sender,
+                                idle,
+                                reused,
+                            },
+                        }
+                    },
+                ),
+                UpstreamProtocol::Http2 => {
+                    pool.h2(endpoint.address, timeout).await.map(|sender| Conn {
+                        endpoint: endpoint.clone(),
+                        kind: ConnKind::H2(sender),
+                    })
+                }
+            };
+        if conn.is_err() {
+            endpoint.connect_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        conn
+    }
+}
+
+/// A connection checked out for one request.
+#[derive(Debug)]
+pub struct Conn {
+    endpoint: Arc<Endpoint>,
+    kind: ConnKind,
+}
+
+#[derive(Debug)]
+enum ConnKind {
+    H1 {
+        sender: H1Sender,
+        idle: IdleQueue,
+        reused: bool,
+    },
+    H2(H2Sender),
+}
+
+/// A failed send; `unsent` gives the request back when it was certainly not written (a pooled
+/// connection that had just closed), so the caller may send it on another connection.
+#[derive(Debug)]
+pub struct SendError {
+    /// What went wrong.
+    pub error: Error,
+    /// The request, when nothing of it was sent.
+    pub unsent: Option<Request<RequestBody>>,
+}
+
+impl Conn {
+    /// The endpoint this connection goes to.
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.endpoint
+    }
+
+    /// Sends `req`. Its URI must be origin-form (`/path?query`); for HTTP/2 it is made absolute
+    /// from the `host` header here.
+    pub async fn send(self, req: Request<RequestBody>) -> Result<Response<PooledBody>, SendError> {
+        let active = self.endpoint.activate();
+        self.endpoint.requests.fetch_add(1, Ordering::Relaxed);
+        match self.kind {
+            ConnKind::H1 {
+                mut sender,
+                idle,
+                reused,
+            } => match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    let ticket = WorkerPool::ticket(sender, idle);
+                    Ok(resp.map(|b| PooledBody::new(b, Some(ticket), active)))
+                }
+                Err(mut err) => {
+                    let unsent = err.take_message().filter(|_| reused);
+                    Err(SendError {
+                        error: Error::from_send(err.into_error()),
+                        unsent,
+                    })
+                }
+            },
+            ConnKind::H2(mut sender) => match sender.send_request(absolute_uri(req)).await {
+                Ok(resp) => Ok(resp.map(|b| PooledBody::new(b, None, active))),
+                Err(err) => Err(SendError {
+                    error: Error::from_send(err),
+                    unsent: None,
+                }),
+            },
+        }
+    }
+}
+
+/// HTTP/2 needs `:scheme` and `:authority`: take them from the Host header.
+fn absolute_uri(mut req: Request<RequestBody>) -> Request<RequestBody> {
+    let authority = req
+        .headers_mut()
+        .remove(http::header::HOST)
+        .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok());
+    let mut parts = req.uri().clone().into_parts();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    parts.authority = authority.or_else(|| Some(http::uri::Authority::from_static("unknown")));
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    if let Ok(uri) = http::Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
+fn build_state(
+    spec: ClusterSpec,
+    previous: &[Arc<Endpoint>],
+    resolved: &HashMap<(Arc<str>, u16), Vec<SocketAddr>>,
+    workers: usize,
+) -> ClusterState {
+    let mut endpoints = Vec::with_capacity(spec.endpoints.len());
+    for ep in &spec.endpoints {
+        let addrs: &[SocketAddr] = match &ep.address {
+            EndpointAddress::Socket(addr) => std::slice::from_ref(addr),
+            EndpointAddress::Dns { host, port } => resolved
+                .get(&(host.clone(), *port))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        };
+        for &addr in addrs {
+            let reuse = previous.iter().find(|p| {
+                p.address == addr && p.weight == ep.weight.max(1) && p.labels == ep.labels
+            });
+            endpoints.push(match reuse {
+                Some(p) => p.clone(),
+                None => Arc::new(Endpoint::new(addr, ep.weight, ep.labels.clone(), workers)),
+            });
+        }
+    }
+    let balancer = Balancer::build(&spec.lb, &endpoints);
+    ClusterState {
+        spec,
+        endpoints,
+        balancer,
+    }
+}

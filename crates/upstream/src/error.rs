@@ -1,0 +1,35 @@
+//! Upstream failures, each with its Envoy meaning, and whether a retry may help.
+
+/// Why a request could not be completed by an upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The cluster has no endpoint to send to (Envoy `UH`).
+    #[error("no healthy upstream")]
+    NoHealthyUpstream,
+    /// TCP connect failed or timed out (Envoy `UF`).
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: connection failure")]
+    ConnectFailure(#[source] std::io::Error),
+    /// The connection was closed or reset before a response arrived (Envoy `UC`).
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: connection termination")]
+    Reset(#[source] hyper::Error),
+    /// The upstream answered something that is not HTTP (Envoy `UPE`).
+    #[error("upstream protocol error")]
+    Protocol(#[source] hyper::Error),
+}
+
+impl Error {
+    /// True when the request certainly did not reach the upstream application, so it is safe to
+    /// send again even if it is not idempotent.
+    pub fn before_request_sent(&self) -> bool {
+        matches!(self, Self::ConnectFailure(_) | Self::NoHealthyUpstream)
+    }
+
+    /// Classifies a hyper error from a send on a pooled connection.
+    pub fn from_send(err: hyper::Error) -> Self {
+        if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
+            Self::Protocol(err)
+        } else {
+            Self::Reset(err)
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Upstreams: everything after the route picked a cluster.
+//!
+//! Receives compiled [`rampart_model::ClusterSpec`]s; hands back, per request, an endpoint chosen
+//! by the cluster's load balancer and a pooled HTTP connection to it. State here outlives
+//! configuration snapshots: the [`Registry`] keeps clusters (and their endpoints' pools) by
+//! [`rampart_model::ClusterKey`], so a reload does not drop pooled connections of unchanged
+//! clusters.
+
+pub mod body;
+pub mod cluster;
+pub mod connect;
+pub mod endpoint;
+pub mod error;
+pub mod lb;
+pub mod pool;
+pub mod registry;
+pub mod resolve;
+pub mod worker;
+
+pub use body::{PooledBody, RequestBody};
+pub use cluster::{Cluster, ClusterState, Conn, SendError};
+pub use endpoint::Endpoint;
+pub use error::Error;
+pub use registry::Registry;

@@ -1,0 +1,70 @@
+//! The cluster registry: cluster state that survives configuration reloads.
+//!
+//! `reconcile` is called by the (single) reload task with the clusters of a new snapshot; it keeps
+//! the clusters whose key is unchanged (updating their settings), creates new ones and forgets
+//! removed ones (their connections close once in-flight requests finish).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rampart_model::{ClusterKey, ClusterSpec, EndpointAddress};
+
+use crate::cluster::Cluster;
+use crate::resolve;
+
+/// Clusters by stable key.
+#[derive(Debug)]
+pub struct Registry {
+    workers: usize,
+    clusters: ArcSwap<HashMap<ClusterKey, Arc<Cluster>>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Registry {
+    /// An empty registry for `workers` data-plane threads; DNS resolution runs on `runtime`.
+    pub fn new(workers: usize, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            workers: workers.max(1),
+            clusters: ArcSwap::default(),
+            runtime,
+        }
+    }
+
+    /// The clusters for a new snapshot, in the order of `specs` (so `ClusterId` indexes them).
+    pub fn reconcile(&self, specs: &[ClusterSpec]) -> Box<[Arc<Cluster>]> {
+        let old = self.clusters.load();
+        let mut next = HashMap::with_capacity(specs.len());
+        let clusters: Box<[Arc<Cluster>]> = specs
+            .iter()
+            .map(|spec| {
+                let cluster = match old.get(&spec.key) {
+                    Some(existing) => {
+                        existing.update(spec.clone());
+                        existing.clone()
+                    }
+                    None => Arc::new(Cluster::new(spec.clone(), self.workers)),
+                };
+                let needs_dns = spec
+                    .endpoints
+                    .iter()
+                    .any(|e| matches!(e.address, EndpointAddress::Dns { .. }));
+                if needs_dns && cluster.resolver.get().is_none() {
+                    let task = self
+                        .runtime
+                        .spawn(resolve::refresh(Arc::downgrade(&cluster)));
+                    let _ = cluster.resolver.set(task.abort_handle());
+                }
+                next.insert(spec.key.clone(), cluster.clone());
+                cluster
+            })
+            .collect();
+        self.clusters.store(Arc::new(next));
+        clusters
+    }
+
+    /// Every live cluster, for `/clusters`.
+    pub fn clusters(&self) -> Arc<HashMap<ClusterKey, Arc<Cluster>>> {
+        self.clusters.load_full()
+    }
+}
