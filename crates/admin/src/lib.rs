@@ -1,1 +1,12 @@
-//! rampart-admin
+//! The admin server, with Envoy's endpoint names so operators' habits carry over.
+//!
+//! Runs on the control runtime, apart from the data-plane workers. Reads the active snapshot,
+//! the cluster registry and the reload status; changes nothing but the log level.
+
+mod clusters;
+mod metrics;
+mod server;
+mod status;
+
+pub use server::serve;
+pub use status::{AdminState, LogControl, ReloadStatus};

@@ -93,10 +93,10 @@ pub fn compile(cx: &mut RouteCx<'_, '_>, vs: &Resource<VirtualService>) -> Vec<R
 
 /// Match entries (with their index) that apply to this binding; `None` when the rule had
 /// matches and none applies (the rule is then absent from this gateway).
-fn applicable_matches<'m>(
+fn applicable_matches(
     cx: &RouteCx<'_, '_>,
     vs: &Resource<VirtualService>,
-    matches: &'m [HttpMatchRequest],
+    matches: &[HttpMatchRequest],
 ) -> Option<Vec<(usize, HttpMatchRequest)>> {
     if matches.is_empty() {
         return Some(Vec::new());

@@ -35,17 +35,11 @@ impl Active {
 }
 
 /// Proxy-wide settings that are not part of Istio's resources.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// How many proxies in front of this one are trusted to set `x-forwarded-*`
     /// (Istio's `numTrustedProxies`; 0 = the peer is the client).
     pub trusted_hops: u32,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self { trusted_hops: 0 }
-    }
 }
 
 /// State shared by every worker: the active configuration and the drain flag.

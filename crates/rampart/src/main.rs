@@ -1,1 +1,173 @@
-fn main() {}
+//! The `rampart` binary: command-line parsing only; everything else is in the library.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use rampart::cmd::{self, parse_labels};
+use rampart::gateway::GatewayOptions;
+use rampart_compile::ProxyIdentity;
+
+#[derive(Parser)]
+#[command(
+    name = "rampart",
+    version,
+    about = "An API gateway configured with Istio's resources"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the listeners that the Gateway resources declare.
+    Run {
+        /// YAML file (multi-document) or directory of *.yaml/*.yml; repeatable.
+        #[arg(long, short, required = true)]
+        config: Vec<PathBuf>,
+        /// Admin address (loopback unless you say otherwise).
+        #[arg(long, default_value = "127.0.0.1:15000")]
+        admin: SocketAddr,
+        /// Data-plane worker threads (default: one per core).
+        #[arg(long, env = "RAMPART_WORKERS")]
+        workers: Option<usize>,
+        /// Workload label k=v that Gateway selectors match (repeatable; default istio=ingressgateway).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Namespace of this proxy workload.
+        #[arg(long, default_value = "istio-system")]
+        namespace: String,
+        /// Address listeners bind when a Gateway server has no `bind`.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: IpAddr,
+        /// Log format.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
+        /// Seconds in-flight requests get to finish on SIGTERM.
+        #[arg(long, default_value_t = 5)]
+        drain_timeout: u64,
+        /// Trusted proxy hops in front of this gateway (Istio numTrustedProxies).
+        #[arg(long, default_value_t = 0)]
+        trusted_hops: u32,
+        /// Do not reload when config files change (SIGHUP still reloads).
+        #[arg(long)]
+        no_watch: bool,
+    },
+    /// Check configuration like `istioctl validate`: every problem as file:line: Kind ns/name: field: message.
+    Validate {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Workload label k=v (repeatable; default istio=ingressgateway).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+    },
+    /// Show which listener, route and destination a request would take, and why earlier rules did not match.
+    Explain {
+        /// Files or directories.
+        #[arg(long, short, required = true)]
+        config: Vec<PathBuf>,
+        /// Request header 'name: value' (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// Workload label k=v (repeatable).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// HTTP method.
+        method: String,
+        /// URL, e.g. http://reviews.default.svc.cluster.local:8080/reviews/1
+        url: String,
+    },
+    /// Start built-in demo services and a gateway in front of them; prints URLs to try.
+    Demo {
+        /// Gateway port.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Admin address.
+        #[arg(long, default_value = "127.0.0.1:15000")]
+        admin: SocketAddr,
+    },
+}
+
+fn identity(
+    labels: &[String],
+    namespace: Option<String>,
+    bind: Option<IpAddr>,
+) -> anyhow::Result<ProxyIdentity> {
+    let mut me = ProxyIdentity::default();
+    if !labels.is_empty() {
+        me.labels = parse_labels(labels)?;
+    }
+    if let Some(ns) = namespace {
+        me.namespace = ns;
+    }
+    if let Some(bind) = bind {
+        me.bind = bind;
+    }
+    Ok(me)
+}
+
+fn control_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("rampart-control")
+        .build()?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            config,
+            admin,
+            workers,
+            labels,
+            namespace,
+            bind,
+            log_format,
+            drain_timeout,
+            trusted_hops,
+            no_watch,
+        } => {
+            let (filter, control) = rampart::logging::init(log_format == "json");
+            let workers = workers.filter(|&n| n > 0).unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let opts = GatewayOptions {
+                admin: Some(admin),
+                workers,
+                identity: identity(&labels, Some(namespace), Some(bind))?,
+                watch: !no_watch,
+                log_filter: filter,
+                log_control: Some(control),
+                trusted_hops,
+                ..GatewayOptions::new(config)
+            };
+            control_runtime()?.block_on(cmd::run::run(opts, Duration::from_secs(drain_timeout)))
+        }
+        Command::Validate { paths, labels } => {
+            std::process::exit(cmd::validate::run(&paths, &identity(&labels, None, None)?))
+        }
+        Command::Explain {
+            config,
+            headers,
+            labels,
+            method,
+            url,
+        } => std::process::exit(cmd::explain::run(
+            &config,
+            &identity(&labels, None, None)?,
+            &method,
+            &url,
+            &headers,
+        )?),
+        Command::Demo { port, admin } => {
+            let (filter, control) = rampart::logging::init(false);
+            control_runtime()?.block_on(rampart::demo::run(port, admin, filter, control))
+        }
+    }
+}

@@ -1,1 +1,15 @@
-//! rampart-testkit
+//! Test helpers shared by the integration tests: real servers on 127.0.0.1 ephemeral ports.
+
+pub mod backend;
+pub mod client;
+
+pub use backend::{Backend, Recorded, Reply};
+pub use client::{Request, Response};
+
+/// A loopback port that was free a moment ago (nothing listens on it when this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("an ephemeral port")
+}

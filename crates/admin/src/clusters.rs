@@ -1,0 +1,81 @@
+//! `/clusters`: every live cluster and endpoint with its counters, in Envoy's
+//! `cluster::endpoint::stat::value` text form, or JSON with `?format=json`.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use crate::status::AdminState;
+
+/// Text form.
+pub fn text(state: &AdminState) -> String {
+    let mut out = String::new();
+    let mut clusters: Vec<_> = state.shared.registry.clusters().values().cloned().collect();
+    clusters.sort_by(|a, b| a.key.cmp(&b.key));
+    for c in clusters {
+        let name = c.key.to_string();
+        let st = c.state();
+        let _ = writeln!(out, "{name}::lb::{:?}", st.spec.lb);
+        let _ = writeln!(out, "{name}::protocol::{:?}", st.spec.protocol);
+        let _ = writeln!(
+            out,
+            "{name}::no_healthy_upstream::{}",
+            c.no_healthy_upstream.load(Ordering::Relaxed)
+        );
+        for ep in &st.endpoints {
+            let p = format!("{name}::{}", ep.address);
+            let _ = writeln!(out, "{p}::weight::{}", ep.weight);
+            let _ = writeln!(out, "{p}::health_flags::healthy");
+            let _ = writeln!(out, "{p}::rq_active::{}", ep.active_requests());
+            let _ = writeln!(
+                out,
+                "{p}::rq_total::{}",
+                ep.requests.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "{p}::cx_total::{}",
+                ep.connections.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "{p}::cx_connect_fail::{}",
+                ep.connect_failures.load(Ordering::Relaxed)
+            );
+            for (k, v) in &ep.labels {
+                let _ = writeln!(out, "{p}::label::{k}={v}");
+            }
+        }
+    }
+    out
+}
+
+/// JSON form.
+pub fn json(state: &AdminState) -> serde_json::Value {
+    let mut clusters: Vec<_> = state.shared.registry.clusters().values().cloned().collect();
+    clusters.sort_by(|a, b| a.key.cmp(&b.key));
+    let list: Vec<_> = clusters
+        .iter()
+        .map(|c| {
+            let st = c.state();
+            json!({
+                "name": c.key.to_string(),
+                "lb": format!("{:?}", st.spec.lb),
+                "protocol": format!("{:?}", st.spec.protocol),
+                "noHealthyUpstream": c.no_healthy_upstream.load(Ordering::Relaxed),
+                "endpoints": st.endpoints.iter().map(|ep| json!({
+                    "address": ep.address.to_string(),
+                    "weight": ep.weight,
+                    "labels": ep.labels,
+                    "health": "healthy",
+                    "rqActive": ep.active_requests(),
+                    "rqTotal": ep.requests.load(Ordering::Relaxed),
+                    "cxTotal": ep.connections.load(Ordering::Relaxed),
+                    "cxConnectFail": ep.connect_failures.load(Ordering::Relaxed),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "clusters": list })
+}

@@ -1,0 +1,80 @@
+//! `/stats/prometheus`: Istio's request metrics plus Rampart's own.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use rampart_telemetry::render::{render, Workload};
+use rampart_telemetry::StatsRegistry;
+use rampart_upstream::Endpoint;
+
+use crate::status::AdminState;
+
+/// Prometheus text exposition.
+pub fn prometheus(state: &AdminState) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    let workload = Workload {
+        name: &state.workload,
+        namespace: &state.workload_namespace,
+    };
+    render(&mut out, StatsRegistry::global(), &workload);
+    let status = state.status.load();
+    let _ = writeln!(
+        out,
+        "# HELP rampart_config_reloads_total Configurations loaded and served."
+    );
+    let _ = writeln!(out, "# TYPE rampart_config_reloads_total counter");
+    let _ = writeln!(
+        out,
+        "rampart_config_reloads_total {}",
+        state.reloads.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(out, "# HELP rampart_config_reload_failures_total Configurations rejected (the last good one kept serving).");
+    let _ = writeln!(out, "# TYPE rampart_config_reload_failures_total counter");
+    let _ = writeln!(
+        out,
+        "rampart_config_reload_failures_total {}",
+        state.reload_failures.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP rampart_config_version Version of the configuration being served."
+    );
+    let _ = writeln!(out, "# TYPE rampart_config_version gauge");
+    let _ = writeln!(out, "rampart_config_version {}", status.version);
+    let mut clusters: Vec<_> = state.shared.registry.clusters().values().cloned().collect();
+    clusters.sort_by(|a, b| a.key.cmp(&b.key));
+    let series = [
+        (
+            "rampart_upstream_rq_total",
+            "Requests sent to the cluster's endpoints.",
+        ),
+        ("rampart_upstream_cx_total", "Upstream connections opened."),
+        (
+            "rampart_upstream_cx_connect_fail_total",
+            "Upstream connection attempts that failed.",
+        ),
+        ("rampart_upstream_rq_active", "Upstream requests in flight."),
+        (
+            "rampart_upstream_no_healthy_total",
+            "Requests that found no endpoint.",
+        ),
+    ];
+    for (i, (name, help)) in series.iter().enumerate() {
+        let kind = if i == 3 { "gauge" } else { "counter" };
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for c in &clusters {
+            let st = c.state();
+            let sum = |f: &dyn Fn(&Endpoint) -> u64| st.endpoints.iter().map(|e| f(e)).sum::<u64>();
+            let value = match i {
+                0 => sum(&|e| e.requests.load(Ordering::Relaxed)),
+                1 => sum(&|e| e.connections.load(Ordering::Relaxed)),
+                2 => sum(&|e| e.connect_failures.load(Ordering::Relaxed)),
+                3 => sum(&|e| u64::from(e.active_requests())),
+                _ => c.no_healthy_upstream.load(Ordering::Relaxed),
+            };
+            let _ = writeln!(out, "{name}{{cluster_name=\"{}\"}} {value}", c.key);
+        }
+    }
+    out
+}

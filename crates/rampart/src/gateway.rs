@@ -1,0 +1,308 @@
+//! A running gateway: workers serving the active snapshot, the admin server, and the reload
+//! loop that is the only writer of configuration state.
+//!
+//! Reloads come from file changes, SIGHUP (wired by `run`) or [`Gateway::reload`]. A reload that
+//! fails to load, validate, compile or bind changes nothing: the last good snapshot keeps serving
+//! and the failure is logged, counted and shown in `/config_dump`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use rampart_admin::{AdminState, LogControl, ReloadStatus};
+use rampart_compile::ProxyIdentity;
+use rampart_model::Snapshot;
+use rampart_proxy::active::{Active, Options};
+use rampart_proxy::{Shared, Workers};
+use rampart_telemetry::StatsRegistry;
+use rampart_upstream::Registry;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::load::load;
+
+/// How a gateway is started.
+pub struct GatewayOptions {
+    /// Config files or directories.
+    pub config: Vec<PathBuf>,
+    /// Admin address; `None` = no admin server.
+    pub admin: Option<SocketAddr>,
+    /// Data-plane worker threads.
+    pub workers: usize,
+    /// Labels, namespace, bind address.
+    pub identity: ProxyIdentity,
+    /// Reload when config files change.
+    pub watch: bool,
+    /// Initial log filter (shown by `/logging`).
+    pub log_filter: String,
+    /// Changes the log filter.
+    pub log_control: Option<LogControl>,
+    /// Trusted proxy hops for `x-forwarded-*`.
+    pub trusted_hops: u32,
+}
+
+impl GatewayOptions {
+    /// Defaults for serving `config`: no admin, one worker, no file watch.
+    pub fn new(config: Vec<PathBuf>) -> Self {
+        Self {
+            config,
+            admin: None,
+            workers: 1,
+            identity: ProxyIdentity::default(),
+            watch: false,
+            log_filter: "info".into(),
+            log_control: None,
+            trusted_hops: 0,
+        }
+    }
+}
+
+/// Why the reload loop runs once more.
+#[derive(Debug)]
+pub enum ReloadRequest {
+    /// A watched file changed.
+    FileChanged,
+    /// Someone asked and waits for the outcome.
+    Explicit(oneshot::Sender<Result<u64, Vec<String>>>),
+    /// Drain and stop.
+    Shutdown(Duration, oneshot::Sender<()>),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// Where the admin server listens.
+    pub admin_addr: Option<SocketAddr>,
+    /// Admin-visible state (for tests and embedding).
+    pub state: Arc<AdminState>,
+    requests: mpsc::Sender<ReloadRequest>,
+    attempts: watch::Receiver<u64>,
+    task: JoinHandle<()>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl Gateway {
+    /// Loads the configuration, binds every listener and the admin port, and starts serving.
+    /// Returns once listeners accept connections. Must run inside a Tokio runtime, which then
+    /// hosts the admin server, reloads and DNS resolution.
+    pub async fn start(opts: GatewayOptions) -> anyhow::Result<Gateway> {
+        let first = load(&opts.config, &opts.identity).map_err(|diags| {
+            let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid configuration:\n{}", text.join("\n"))
+        })?;
+        for w in &first.warnings {
+            tracing::warn!("{w}");
+        }
+        let mut snapshot = first.snapshot;
+        snapshot.version = 1;
+        let snapshot = Arc::new(snapshot);
+        let registry = Registry::new(opts.workers, tokio::runtime::Handle::current());
+        let active = Active::new(snapshot.clone(), &registry, StatsRegistry::global());
+        let shared = Arc::new(Shared::new(
+            active,
+            registry,
+            Options {
+                trusted_hops: opts.trusted_hops,
+            },
+        ));
+        let mut workers = Workers::start(opts.workers).context("starting workers")?;
+        workers
+            .bind(&shared, &addresses(&snapshot))
+            .context("binding listeners")?;
+        let state = Arc::new(AdminState {
+            shared: shared.clone(),
+            status: ArcSwap::from_pointee(ReloadStatus {
+                version: 1,
+                sources: opts
+                    .config
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                messages: first.warnings.iter().map(ToString::to_string).collect(),
+                last_failed: false,
+            }),
+            reloads: AtomicU64::new(1),
+            reload_failures: AtomicU64::new(0),
+            listening: AtomicBool::new(true),
+            log_filter: ArcSwap::from_pointee(opts.log_filter.clone()),
+            log_control: opts.log_control,
+            workload: "rampart-ingressgateway".into(),
+            workload_namespace: opts.identity.namespace.clone(),
+        });
+        let admin_addr = match opts.admin {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding admin {addr}"))?;
+                let bound = listener.local_addr()?;
+                tokio::spawn(rampart_admin::serve(listener, state.clone()));
+                tracing::info!(%bound, "admin listening");
+                Some(bound)
+            }
+            None => None,
+        };
+        let (requests, rx) = mpsc::channel(8);
+        let watcher = if opts.watch {
+            Some(
+                crate::watch::watch(&opts.config, requests.clone())
+                    .context("watching config files")?,
+            )
+        } else {
+            None
+        };
+        let (attempts_tx, attempts) = watch::channel(0);
+        let reloader = Reloader {
+            config: opts.config,
+            identity: opts.identity,
+            state: state.clone(),
+            attempts: attempts_tx,
+        };
+        let task = tokio::spawn(reloader.run(rx, workers));
+        Ok(Gateway {
+            admin_addr,
+            state,
+            requests,
+            attempts,
+            task,
+            _watcher: watcher,
+        })
+    }
+
+    /// Reloads now; `Ok(version)` when the new configuration is served, `Err(diagnostics)` when
+    /// it was rejected (the previous one still serves).
+    pub async fn reload(&self) -> Result<u64, Vec<String>> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .requests
+            .send(ReloadRequest::Explicit(tx))
+            .await
+            .is_err()
+        {
+            return Err(vec!["gateway is shutting down".into()]);
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(vec!["gateway is shutting down".into()]))
+    }
+
+    /// A sender for reload requests (SIGHUP handlers).
+    pub fn reload_sender(&self) -> mpsc::Sender<ReloadRequest> {
+        self.requests.clone()
+    }
+
+    /// Waits until more than `seen` reload attempts have finished; returns the new count.
+    pub async fn reload_attempts_after(&mut self, seen: u64) -> u64 {
+        let _ = self.attempts.wait_for(|&n| n > seen).await;
+        *self.attempts.borrow()
+    }
+
+    /// Version of the snapshot being served.
+    pub fn version(&self) -> u64 {
+        self.state.status.load().version
+    }
+
+    /// Drains: `/ready` turns 503, listeners stop accepting, in-flight requests finish (up to
+    /// `timeout`), then the workers stop.
+    pub async fn shutdown(self, timeout: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .requests
+            .send(ReloadRequest::Shutdown(timeout, tx))
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+        let _ = self.task.await;
+    }
+}
+
+fn addresses(snapshot: &Snapshot) -> Vec<SocketAddr> {
+    snapshot.listeners.iter().map(|l| l.address).collect()
+}
+
+/// The single writer of configuration state.
+struct Reloader {
+    config: Vec<PathBuf>,
+    identity: ProxyIdentity,
+    state: Arc<AdminState>,
+    attempts: watch::Sender<u64>,
+}
+
+impl Reloader {
+    async fn run(self, mut rx: mpsc::Receiver<ReloadRequest>, mut workers: Workers) {
+        while let Some(request) = rx.recv().await {
+            let reply = match request {
+                ReloadRequest::Shutdown(timeout, done) => {
+                    self.state.shared.start_drain();
+                    tracing::info!(?timeout, "draining");
+                    workers.drain(timeout).await;
+                    let _ = done.send(());
+                    return;
+                }
+                ReloadRequest::Explicit(reply) => Some(reply),
+                ReloadRequest::FileChanged => {
+                    // Editors write in several steps: let the burst settle, then reload once.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    while let Ok(ReloadRequest::FileChanged) = rx.try_recv() {}
+                    None
+                }
+            };
+            let outcome = self.reload_once(&mut workers);
+            self.attempts.send_modify(|n| *n += 1);
+            if let Some(reply) = reply {
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    fn reload_once(&self, workers: &mut Workers) -> Result<u64, Vec<String>> {
+        let state = &self.state;
+        let previous = state.status.load_full();
+        let result = load(&self.config, &self.identity)
+            .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .and_then(|loaded| {
+                let mut snapshot = loaded.snapshot;
+                snapshot.version = previous.version + 1;
+                let snapshot = Arc::new(snapshot);
+                workers
+                    .bind(&state.shared, &addresses(&snapshot))
+                    .map_err(|e| vec![format!("listeners: {e}")])?;
+                let active = Active::new(
+                    snapshot.clone(),
+                    &state.shared.registry,
+                    StatsRegistry::global(),
+                );
+                state.shared.swap(active);
+                Ok((snapshot.version, loaded.warnings))
+            });
+        match result {
+            Ok((version, warnings)) => {
+                state.reloads.fetch_add(1, Ordering::Relaxed);
+                state.status.store(Arc::new(ReloadStatus {
+                    version,
+                    sources: previous.sources.clone(),
+                    messages: warnings.iter().map(ToString::to_string).collect(),
+                    last_failed: false,
+                }));
+                tracing::info!(version, "configuration reloaded");
+                Ok(version)
+            }
+            Err(messages) => {
+                state.reload_failures.fetch_add(1, Ordering::Relaxed);
+                for m in &messages {
+                    tracing::error!("reload rejected: {m}");
+                }
+                state.status.store(Arc::new(ReloadStatus {
+                    version: previous.version,
+                    sources: previous.sources.clone(),
+                    messages: messages.clone(),
+                    last_failed: true,
+                }));
+                Err(messages)
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The binary's `validate` and `explain` commands.
+
+use std::process::Command;
+
+use crate::support::{temp_dir, G0};
+
+fn rampart(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(args)
+        .output()
+        .expect("run rampart");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+const VS: &str = r#"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  http:
+  - name: jason
+    match: [{headers: {end-user: {exact: jason}}}]
+    directResponse: {status: 200}
+  - name: rest
+    match: [{uri: {prefix: /api}}]
+    directResponse: {status: 204}
+"#;
+
+#[test]
+fn validate_reports_every_problem_with_file_and_line() {
+    let dir = temp_dir();
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, format!("{}{VS}", G0.replace("${GW_PORT}", "8080"))).unwrap();
+    let (code, out) = rampart(&["validate", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("configuration is valid: 1 listener(s), 2 route(s)"),
+        "{out}"
+    );
+
+    let bad = dir.join("bad.yaml");
+    let text = format!(
+        "{}{}",
+        G0.replace("${GW_PORT}", "70000"),
+        VS.replace("status: 204", "status: 99")
+    );
+    std::fs::write(&bad, text).unwrap();
+    let (code, out) = rampart(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    let file = bad.to_str().unwrap();
+    assert!(
+        out.contains(&format!(
+            "{file}:8: Gateway default/edge: spec.servers[0].port.number:"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{file}:23: VirtualService default/app: spec.http[1].directResponse.status:"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("configuration is invalid: 2 error(s)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn explain_says_which_rule_matched_and_why_others_did_not() {
+    let dir = temp_dir();
+    let file = dir.join("c.yaml");
+    std::fs::write(&file, format!("{}{VS}", G0.replace("${GW_PORT}", "8080"))).unwrap();
+    let (code, out) = rampart(&[
+        "explain",
+        "--config",
+        file.to_str().unwrap(),
+        "GET",
+        "http://x.example.com:8080/api/v1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("route jason (default/app rule 0"), "{out}");
+    assert!(
+        out.contains("no (match[0]: header end-user does not match)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("route rest (default/app rule 1") && out.contains("MATCHES (match[0])"),
+        "{out}"
+    );
+    assert!(out.contains("result: direct response 204"), "{out}");
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: real backends and the real gateway on 127.0.0.1 ephemeral ports.
+
+mod admin;
+mod cli;
+mod errors;
+mod protocols;
+mod reload;
+mod routing;
+mod scenarios;
+mod support;

@@ -1,0 +1,105 @@
+//! HTTP/2 on both sides, gRPC trailers, WebSocket-style upgrades, request bodies.
+
+use rampart_testkit::{Backend, Reply, Request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{TestGateway, G0};
+
+fn config(be: &Backend, protocol: &str) -> String {
+    format!(
+        "{G0}---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: app}}
+spec:
+  hosts: [app.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 80, name: main, protocol: {protocol}}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{main: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [\"*\"]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: app}}}}]
+",
+        be.port()
+    )
+}
+
+#[tokio::test]
+async fn http2_clients_are_served_and_grpc_trailers_pass_through() {
+    let be = Backend::with("grpc", |_| {
+        Reply::new(200, "payload")
+            .header("content-type", "application/grpc")
+            .grpc(7)
+    })
+    .await;
+    let gw = TestGateway::start(&config(&be, "GRPC")).await;
+    let resp = Request::get(gw.addr, "/pkg.Service/Method")
+        .method(http::Method::POST)
+        .host("grpc.example.com")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body("request")
+        .http2()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status.as_u16(), 200);
+    assert_eq!(resp.body, "payload");
+    assert_eq!(resp.trailers.expect("trailers")["grpc-status"], "7");
+    let seen = &be.requests()[0];
+    assert_eq!(
+        seen.version,
+        http::Version::HTTP_2,
+        "GRPC ports are spoken to in HTTP/2"
+    );
+    assert_eq!(seen.headers["te"], "trailers");
+    assert_eq!(seen.body.as_ref(), b"request");
+}
+
+#[tokio::test]
+async fn http2_downstream_to_http1_upstream() {
+    let be = Backend::start("app").await;
+    let gw = TestGateway::start(&config(&be, "HTTP")).await;
+    let resp = Request::get(gw.addr, "/x")
+        .host("a.example.com")
+        .http2()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((resp.status.as_u16(), resp.body.as_str()), (200, "app"));
+    let seen = &be.requests()[0];
+    assert_eq!(seen.version, http::Version::HTTP_11);
+    assert_eq!(
+        seen.headers["host"], "a.example.com",
+        ":authority becomes Host"
+    );
+}
+
+#[tokio::test]
+async fn upgrades_are_spliced_both_ways() {
+    let be = Backend::start("app").await;
+    let gw = TestGateway::start(&config(&be, "HTTP")).await;
+    let mut conn = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    conn.write_all(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        conn.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: echo"), "{head}");
+    conn.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    conn.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping");
+}

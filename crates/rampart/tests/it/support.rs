@@ -1,0 +1,144 @@
+//! A gateway under test: config written to a temporary directory, listeners on 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rampart::{Gateway, GatewayOptions};
+use rampart_testkit::{free_port, Request, Response};
+
+pub struct TestGateway {
+    pub gw: Gateway,
+    /// The gateway's HTTP listener.
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub file: PathBuf,
+    port: u16,
+}
+
+/// A fresh, empty temporary directory.
+pub fn temp_dir() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "rampart-it-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+impl TestGateway {
+    /// Starts a gateway on `yaml`, where `${GW_PORT}` becomes the listener port.
+    pub async fn start(yaml: &str) -> TestGateway {
+        Self::start_with(yaml, |_| {}).await
+    }
+
+    /// Same, with options adjusted by `tweak`.
+    pub async fn start_with(yaml: &str, tweak: impl FnOnce(&mut GatewayOptions)) -> TestGateway {
+        let port = free_port();
+        let file = temp_dir().join("config.yaml");
+        std::fs::write(&file, yaml.replace("${GW_PORT}", &port.to_string())).expect("write config");
+        let mut opts = GatewayOptions::new(vec![file.clone()]);
+        opts.admin = Some("127.0.0.1:0".parse().unwrap());
+        opts.identity.bind = "127.0.0.1".parse().unwrap();
+        tweak(&mut opts);
+        let gw = Gateway::start(opts).await.expect("gateway starts");
+        let admin = gw.admin_addr.expect("admin addr");
+        TestGateway {
+            gw,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            admin,
+            file,
+            port,
+        }
+    }
+
+    /// Replaces the configuration file (same `${GW_PORT}`).
+    pub fn write(&self, yaml: &str) {
+        std::fs::write(
+            &self.file,
+            yaml.replace("${GW_PORT}", &self.port.to_string()),
+        )
+        .expect("write config");
+    }
+
+    /// `GET path` with `Host: host` through the gateway.
+    pub fn get(&self, host: &str, path: &str) -> Request {
+        Request::get(self.addr, path).host(host)
+    }
+
+    /// `GET path` on the admin port.
+    pub async fn admin(&self, path: &str) -> Response {
+        Request::get(self.admin, path)
+            .send()
+            .await
+            .expect("admin answers")
+    }
+}
+
+/// Sends `n` copies of `req` and counts answers by body.
+pub async fn tally(req: &Request, n: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        let resp = req.clone().send().await.expect("response");
+        *counts
+            .entry(format!("{} {}", resp.status.as_u16(), resp.body))
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The scenarios' shared Gateway (G0).
+pub const G0: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: ${GW_PORT}, name: http, protocol: HTTP}
+    hosts: ["*"]
+"#;
+
+/// A ServiceEntry for `host` with one labelled endpoint per (port, version).
+pub fn service(name: &str, host: &str, endpoints: &[(u16, &str)]) -> String {
+    let mut eps = String::new();
+    for (port, version) in endpoints {
+        eps.push_str(&format!(
+            "  - {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{version: {version}}}}}\n"
+        ));
+    }
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}}}
+spec:
+  hosts: [{host}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  endpoints:
+{eps}"
+    )
+}
+
+/// A DestinationRule with one subset per version label.
+pub fn subsets(name: &str, host: &str, versions: &[&str]) -> String {
+    let mut s = String::new();
+    for v in versions {
+        s.push_str(&format!("  - {{name: {v}, labels: {{version: {v}}}}}\n"));
+    }
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}}}
+spec:
+  host: {host}
+  subsets:
+{s}"
+    )
+}
