@@ -4,7 +4,6 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use rampart_telemetry::render::{render, Workload};
-use rampart_telemetry::StatsRegistry;
 use rampart_upstream::Endpoint;
 
 use crate::status::AdminState;
@@ -16,7 +15,7 @@ pub fn prometheus(state: &AdminState) -> String {
         name: &state.workload,
         namespace: &state.workload_namespace,
     };
-    render(&mut out, StatsRegistry::global(), &workload);
+    render(&mut out, &state.stats, &workload);
     let status = state.status.load();
     let _ = writeln!(
         out,

@@ -39,6 +39,8 @@ pub struct AdminState {
     pub log_filter: ArcSwap<String>,
     /// Applies a new log filter.
     pub log_control: Option<LogControl>,
+    /// Request stats of this gateway.
+    pub stats: Arc<rampart_telemetry::StatsRegistry>,
     /// `source_workload` label of Istio metrics.
     pub workload: String,
     /// `source_workload_namespace` label.

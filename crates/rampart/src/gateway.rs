@@ -100,7 +100,8 @@ impl Gateway {
         snapshot.version = 1;
         let snapshot = Arc::new(snapshot);
         let registry = Registry::new(opts.workers, tokio::runtime::Handle::current());
-        let active = Active::new(snapshot.clone(), &registry, StatsRegistry::global());
+        let stats = Arc::new(StatsRegistry::default());
+        let active = Active::new(snapshot.clone(), &registry, &stats);
         let shared = Arc::new(Shared::new(
             active,
             registry,
@@ -129,6 +130,7 @@ impl Gateway {
             listening: AtomicBool::new(true),
             log_filter: ArcSwap::from_pointee(opts.log_filter.clone()),
             log_control: opts.log_control,
+            stats,
             workload: "rampart-ingressgateway".into(),
             workload_namespace: opts.identity.namespace.clone(),
         });
@@ -270,11 +272,7 @@ impl Reloader {
                 workers
                     .bind(&state.shared, &addresses(&snapshot))
                     .map_err(|e| vec![format!("listeners: {e}")])?;
-                let active = Active::new(
-                    snapshot.clone(),
-                    &state.shared.registry,
-                    StatsRegistry::global(),
-                );
+                let active = Active::new(snapshot.clone(), &state.shared.registry, &state.stats);
                 state.shared.swap(active);
                 Ok((snapshot.version, loaded.warnings))
             });

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
@@ -122,12 +122,6 @@ pub struct StatsRegistry {
 }
 
 impl StatsRegistry {
-    /// The process-wide registry.
-    pub fn global() -> &'static StatsRegistry {
-        static GLOBAL: OnceLock<StatsRegistry> = OnceLock::new();
-        GLOBAL.get_or_init(StatsRegistry::default)
-    }
-
     /// Handles for `keys`, in order, creating missing ones (called on reload, not per request).
     pub fn resolve(&self, keys: &[StatKey]) -> Box<[Arc<RequestStats>]> {
         let current = self.stats.load();
