@@ -35,6 +35,23 @@ pub struct ConnCx {
     pub port: u16,
     /// `http` (TLS listeners come later).
     pub scheme: &'static str,
+    /// The client IP as a header value, made once per connection for `x-forwarded-for`.
+    pub peer_header: HeaderValue,
+}
+
+impl ConnCx {
+    /// Context of a new downstream connection.
+    pub fn new(shared: Arc<Shared>, peer: SocketAddr, port: u16, scheme: &'static str) -> Self {
+        let peer_header = HeaderValue::try_from(peer.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Self {
+            shared,
+            peer,
+            port,
+            scheme,
+            peer_header,
+        }
+    }
 }
 
 /// Handles one request and records its stats.
@@ -69,23 +86,23 @@ async fn dispatch(
     else {
         return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
     };
-    let authority = authority_of(&req).to_owned();
+    let authority = authority_of(&req);
     let view = RequestView {
         method: req.method(),
         scheme: cx.scheme,
-        authority: &authority,
+        authority,
         path: req.uri().path(),
         query: req.uri().query(),
         headers: req.headers(),
         port: cx.port,
     };
-    let Some(vhost) = listener.routes.find_host(&authority) else {
+    let Some(vhost) = listener.routes.find_host(authority) else {
         return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
     };
     if vhost.https_redirect {
         let location = format!(
             "https://{}{}",
-            host_without_port(&authority),
+            host_without_port(authority),
             path_and_query(req.uri())
         );
         return (
@@ -103,7 +120,7 @@ async fn dispatch(
             (resp, route.stat)
         }
         Action::Redirect(redirect) => {
-            let location = redirect_location(redirect, route, matched, &authority, cx, req.uri());
+            let location = redirect_location(redirect, route, matched, authority, cx, req.uri());
             (respond::redirect(redirect.status, &location), route.stat)
         }
         Action::Forward(fwd) => {
@@ -176,35 +193,51 @@ fn upstream_request(
 ) -> (Request<RequestBody>, Option<hyper::upgrade::OnUpgrade>) {
     let upgrade = headers::is_upgrade(req.headers());
     let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let authority = authority_of(&req).to_owned();
     let (mut parts, body) = req.into_parts();
     let h = &mut parts.headers;
     headers::strip_hop_by_hop(h, upgrade);
     if !h.contains_key(HOST) {
-        if let Ok(v) = HeaderValue::try_from(authority.as_str()) {
+        // HTTP/2 clients send `:authority`; HTTP/1.1 upstreams need `Host`.
+        if let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
             h.insert(HOST, v);
         }
     }
-    headers::set_forwarded(h, cx.peer.ip(), cx.scheme, cx.shared.options.trusted_hops);
+    headers::set_forwarded(
+        h,
+        &cx.peer_header,
+        cx.scheme,
+        cx.shared.options.trusted_hops,
+    );
     headers::ensure_request_id(h);
     route.request_headers.apply(h);
     dest.request_headers.apply(h);
-    let mut path = parts.uri.path().to_owned();
+    let mut path: Option<String> = None;
     if let Some(rewrite) = &route.rewrite {
         if let Some(authority) = &rewrite.authority {
             h.insert(HOST, authority.clone());
         }
         if let Some(uri) = &rewrite.uri {
-            path = rewrite_path(uri, route, matched, &path);
+            path = Some(rewrite_path(uri, route, matched, parts.uri.path()));
         } else if let Some((re, replacement)) = &rewrite.uri_regex {
-            path = re.replace_all(&path, &**replacement).into_owned();
+            path = Some(
+                re.replace_all(parts.uri.path(), &**replacement)
+                    .into_owned(),
+            );
         }
     }
-    let pq = match parts.uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    };
-    parts.uri = Uri::try_from(pq).unwrap_or_else(|_| Uri::from_static("/"));
+    // Upstream requests are origin-form; an HTTP/1.1 request already is unless rewritten.
+    if path.is_some() || parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        let path = path.as_deref().unwrap_or(parts.uri.path());
+        let pq = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
+        parts.uri = Uri::try_from(pq).unwrap_or_else(|_| Uri::from_static("/"));
+    }
     parts.version = Version::HTTP_11;
     (
         http::Request::from_parts(parts, RequestBody::Incoming(body)),
