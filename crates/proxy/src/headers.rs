@@ -29,17 +29,38 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Whether `name` is a hop-by-hop header that a proxy never forwards as is.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::TE
+        || name == header::UPGRADE
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), and those that `Connection` names. An upgrade
 /// keeps `Connection: upgrade` and `Upgrade` so it can pass through. `te: trailers` stays (gRPC).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none: one pass over the names instead of a hashed removal per name.
+    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
+        // `keep-alive`, `close` and `upgrade` are handled below; other tokens name extra
+        // headers to drop (rare, so only they pay for a name parse and a Vec).
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .filter(|n| !(keep_upgrade && n == header::UPGRADE))
+            .map(str::trim)
+            .filter(|t| {
+                !["keep-alive", "close", "upgrade", ""]
+                    .iter()
+                    .any(|k| t.eq_ignore_ascii_case(k))
+            })
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
             .collect();
         for name in named {
             headers.remove(name);
