@@ -1,9 +1,11 @@
 //! Test helpers shared by the integration tests: real servers on 127.0.0.1 ephemeral ports.
 
 pub mod backend;
+pub mod blackhole;
 pub mod client;
 
 pub use backend::{Backend, Recorded, Reply};
+pub use blackhole::Blackhole;
 pub use client::{Request, Response};
 
 /// A loopback port that was free a moment ago (nothing listens on it when this returns).

@@ -110,3 +110,43 @@ async fn invalid_startup_config_is_refused_with_file_and_line() {
     assert!(text.contains("bad.yaml:18: VirtualService default/app: spec.http[0].route[0].destination.subst: unknown field `subst`"), "{text}");
     assert!(text.contains("did you mean `subset`"), "{text}");
 }
+
+#[tokio::test]
+async fn an_unreachable_endpoint_gets_503_at_the_connect_timeout() {
+    let hole = rampart_testkit::Blackhole::start().await;
+    let yaml = format!(
+        "{G0}{}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: app}}
+spec:
+  host: app
+  trafficPolicy:
+    connectionPool:
+      tcp: {{connectTimeout: 200ms}}
+{}",
+        service(
+            "app",
+            "app.default.svc.cluster.local",
+            &[(hole.addr.port(), "v1")]
+        ),
+        vs("{host: app}")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let started = std::time::Instant::now();
+    let r = gw.get("h", "/").send().await.unwrap();
+    assert_eq!(r.status.as_u16(), 503);
+    assert!(
+        r.body.ends_with("reset reason: connection failure"),
+        "{}",
+        r.body
+    );
+    // Three attempts of 200ms plus jittered back-off: well under the 10s default, and no hang.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let metrics = gw.admin("/stats/prometheus").await.body;
+    assert!(metrics.contains("response_flags=\"UF,URX\""), "{metrics}");
+}
