@@ -295,6 +295,7 @@ fn lb_policy(settings: Option<&LoadBalancerSettings>) -> LbPolicy {
     };
     if let Some(hash) = &settings.consistent_hash {
         let key = if let Some(h) = &hash.http_header_name {
+            // An invalid name is an error reported by `limits`; this snapshot is not served.
             HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
                 .map(HashKey::Header)
                 .unwrap_or(HashKey::SourceIp)
@@ -321,6 +322,8 @@ fn lb_policy(settings: Option<&LoadBalancerSettings>) -> LbPolicy {
                     .as_ref()
                     .and_then(|r| r.minimum_ring_size)
                     .or(hash.minimum_ring_size)
+                    // 0 is proto3's "unset": Envoy's default applies.
+                    .filter(|&n| n != 0)
                     .unwrap_or(1024) as u32,
             },
         };

@@ -12,6 +12,7 @@ mod dump;
 pub mod explain;
 mod gateways;
 mod hosts;
+mod limits;
 mod matches;
 mod routes;
 mod services;
@@ -66,6 +67,7 @@ impl Compiled {
 pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
     let mut diags = Vec::new();
     unsupported::check(set, &mut diags);
+    limits::check(set, &mut diags);
     let services = services::Registry::build(set, &mut diags);
     let mut clusters = clusters::Builder::new(set, &services);
     let mut stats = stats::StatTable::new();

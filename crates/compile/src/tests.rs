@@ -169,3 +169,102 @@ spec:
     assert_eq!(c.snapshot.listeners.len(), 1);
     assert!(c.snapshot.listeners[0].routes.vhosts.is_empty());
 }
+
+/// BASE with a DestinationRule `trafficPolicy` for reviews instead of the subsets-only one, and a
+/// route to it.
+fn with_lb(load_balancer: &str) -> String {
+    format!(
+        "{}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: reviews}}
+spec:
+  host: reviews
+  trafficPolicy:
+    loadBalancer: {load_balancer}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews}}
+spec:
+  hosts: [reviews]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: reviews}}}}]
+",
+        BASE.split("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule")
+            .next()
+            .unwrap()
+    )
+}
+
+#[test]
+fn hash_header_names_envoy_refuses_are_errors_not_a_source_ip_hash() {
+    for name in ["\"x user\"", "\"x-user:\"", "\"\""] {
+        let c = compile_yaml(&with_lb(&format!(
+            "{{consistentHash: {{httpHeaderName: {name}}}}}"
+        )));
+        let errors: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 1, "{name}: {:?}", c.diagnostics);
+        assert_eq!(
+            errors[0].path,
+            "spec.trafficPolicy.loadBalancer.consistentHash.httpHeaderName"
+        );
+        assert!(errors[0].message.contains("header name"), "{}", errors[0]);
+    }
+    let c = compile_yaml(&with_lb("{consistentHash: {httpHeaderName: X-User}}"));
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    assert_eq!(
+        c.snapshot.clusters[0].lb,
+        rampart_model::LbPolicy::RingHash {
+            key: rampart_model::HashKey::Header(http::HeaderName::from_static("x-user")),
+            min_ring_size: 1024
+        }
+    );
+}
+
+#[test]
+fn ring_sizes_above_envoys_limit_are_errors() {
+    for (lb, path) in [
+        (
+            "{consistentHash: {useSourceIp: true, ringHash: {minimumRingSize: 1000000000}}}",
+            "spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize",
+        ),
+        (
+            "{consistentHash: {useSourceIp: true, minimumRingSize: 4294967296}}",
+            "spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize",
+        ),
+    ] {
+        let c = compile_yaml(&with_lb(lb));
+        let errors: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 1, "{lb}: {:?}", c.diagnostics);
+        assert_eq!(errors[0].path, path);
+        assert!(errors[0].message.contains("8388608"), "{}", errors[0]);
+    }
+    let c = compile_yaml(&with_lb(
+        "{consistentHash: {useSourceIp: true, ringHash: {minimumRingSize: 8388608}}}",
+    ));
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    assert_eq!(
+        c.snapshot.clusters[0].lb,
+        rampart_model::LbPolicy::RingHash {
+            key: rampart_model::HashKey::SourceIp,
+            min_ring_size: 8_388_608
+        }
+    );
+}
+
+#[test]
+fn a_zero_ring_size_is_unset_and_gets_the_default() {
+    let c = compile_yaml(&with_lb(
+        "{consistentHash: {useSourceIp: true, ringHash: {minimumRingSize: 0}}}",
+    ));
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    assert_eq!(
+        c.snapshot.clusters[0].lb,
+        rampart_model::LbPolicy::RingHash {
+            key: rampart_model::HashKey::SourceIp,
+            min_ring_size: 1024
+        }
+    );
+}

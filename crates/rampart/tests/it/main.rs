@@ -8,3 +8,4 @@ mod reload;
 mod routing;
 mod scenarios;
 mod support;
+mod upstreams;
