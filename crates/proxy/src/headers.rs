@@ -29,26 +29,30 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Whether `name` is a hop-by-hop header that a proxy never forwards as is.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::TE
-        || name == header::UPGRADE
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
-}
+/// Hop-by-hop headers a proxy never forwards as they are, with their bit in a presence mask.
+const HOP_BY_HOP: [(HeaderName, u8); 6] = [
+    (header::CONNECTION, 1),
+    (header::TRANSFER_ENCODING, 2),
+    (header::TE, 4),
+    (header::UPGRADE, 8),
+    (KEEP_ALIVE, 16),
+    (PROXY_CONNECTION, 32),
+];
 
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), and those that `Connection` names. An upgrade
 /// keeps `Connection: upgrade` and `Upgrade` so it can pass through. `te: trailers` stays (gRPC).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none: one pass over the names instead of a hashed removal per name.
-    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
-        return;
+    // One pass over the names finds which are present; only those are removed (each removal
+    // hashes the name, and most messages carry none or just `connection`).
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some((_, bit)) = HOP_BY_HOP.iter().find(|(hop, _)| hop == name) {
+            present |= bit;
+        }
     }
-    if headers.contains_key(header::CONNECTION) {
-        // `keep-alive`, `close` and `upgrade` are handled below; other tokens name extra
-        // headers to drop (rare, so only they pay for a name parse and a Vec).
+    if present & 1 != 0 {
+        // `keep-alive`, `close` and `upgrade` are handled here; other tokens name extra headers
+        // to drop (rare, so only they pay for a name parse and a Vec).
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
@@ -67,16 +71,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         }
         headers.remove(header::CONNECTION);
     }
-    headers.remove(KEEP_ALIVE);
-    headers.remove(PROXY_CONNECTION);
-    headers.remove(header::TRANSFER_ENCODING);
-    if headers.get(header::TE).is_some_and(|v| v != "trailers") {
-        headers.remove(header::TE);
+    for (name, bit) in &HOP_BY_HOP[1..] {
+        if present & bit == 0 {
+            continue;
+        }
+        let keep = (*bit == 4 && headers.get(header::TE).is_some_and(|v| v == "trailers"))
+            || (*bit == 8 && keep_upgrade);
+        if !keep {
+            headers.remove(name);
+        }
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        headers.remove(header::UPGRADE);
     }
 }
 

@@ -167,8 +167,8 @@ async fn proxy(
     let upstream_ms = sent_at.elapsed().as_millis() as u64;
     let status = resp.status();
     if status == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(down) = downstream_upgrade {
-            crate::upgrade::splice(down, hyper::upgrade::on(&mut resp));
+        if let (Some(down), Some(up)) = (downstream_upgrade, resp.body_mut().take_upgrade()) {
+            crate::upgrade::splice(down, up);
         }
     } else {
         headers::strip_hop_by_hop(resp.headers_mut(), false);
@@ -196,6 +196,8 @@ fn upstream_request(
     let (mut parts, body) = req.into_parts();
     let h = &mut parts.headers;
     headers::strip_hop_by_hop(h, upgrade);
+    // The gateway answers `Expect: 100-continue` itself (hyper does when the body is read).
+    h.remove(http::header::EXPECT);
     if !h.contains_key(HOST) {
         // HTTP/2 clients send `:authority`; HTTP/1.1 upstreams need `Host`.
         if let Some(v) = parts

@@ -1,5 +1,4 @@
-//! Bodies crossing the proxy: what is sent upstream, and the upstream response body that gives
-//! its connection back to the pool when it ends.
+//! Bodies crossing the proxy: what is sent upstream, and the upstream response body.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,7 +8,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::endpoint::ActiveGuard;
-use crate::pool::Ticket;
+use crate::error::BoxError;
+use crate::h1::{H1Body, UpgradedConn};
 
 /// A request body sent upstream: the client's streaming body, or bytes the proxy made.
 #[derive(Debug)]
@@ -57,59 +57,68 @@ impl Body for RequestBody {
     }
 }
 
-/// An upstream response body. When it has been read to the end, its HTTP/1.1 connection goes
-/// back to the idle pool; if it is dropped early, the connection is closed instead.
+/// An upstream response body; it keeps the endpoint's active-request count until dropped.
 #[derive(Debug)]
 pub struct PooledBody {
-    inner: Incoming,
-    ticket: Option<Ticket>,
+    inner: Inner,
     _active: ActiveGuard,
 }
 
+#[derive(Debug)]
+enum Inner {
+    H1(H1Body),
+    H2(Incoming),
+}
+
 impl PooledBody {
-    pub(crate) fn new(inner: Incoming, ticket: Option<Ticket>, active: ActiveGuard) -> Self {
+    pub(crate) fn h1(body: H1Body, active: ActiveGuard) -> Self {
         Self {
-            inner,
-            ticket,
+            inner: Inner::H1(body),
             _active: active,
+        }
+    }
+
+    pub(crate) fn h2(body: Incoming, active: ActiveGuard) -> Self {
+        Self {
+            inner: Inner::H2(body),
+            _active: active,
+        }
+    }
+
+    /// After `101 Switching Protocols` on HTTP/1.1: the upstream connection.
+    pub fn take_upgrade(&mut self) -> Option<UpgradedConn> {
+        match &mut self.inner {
+            Inner::H1(body) => body.take_upgrade(),
+            Inner::H2(_) => None,
         }
     }
 }
 
 impl Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            if let Some(ticket) = this.ticket.take() {
-                ticket.release();
-            }
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().inner {
+            Inner::H1(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Inner::H2(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::H1(body) => body.is_end_stream(),
+            Inner::H2(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for PooledBody {
-    fn drop(&mut self) {
-        // A body that was empty from the start (HEAD, 204, 304) is never polled to its end.
-        if self.inner.is_end_stream() {
-            if let Some(ticket) = self.ticket.take() {
-                ticket.release();
-            }
+        match &self.inner {
+            Inner::H1(body) => body.size_hint(),
+            Inner::H2(body) => body.size_hint(),
         }
     }
 }

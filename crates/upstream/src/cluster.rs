@@ -13,8 +13,9 @@ use rampart_model::{ClusterKey, ClusterSpec, EndpointAddress, UpstreamProtocol};
 use crate::body::{PooledBody, RequestBody};
 use crate::endpoint::Endpoint;
 use crate::error::Error;
+use crate::h1::{H1Conn, IdleQueue};
 use crate::lb::Balancer;
-use crate::pool::{H1Sender, H2Sender, IdleQueue, WorkerPool};
+use crate::pool::H2Sender;
 
 /// Settings and endpoints of a cluster as of the last reload or DNS answer.
 #[derive(Debug)]
@@ -115,30 +116,30 @@ impl Cluster {
     ) -> Result<Conn, Error> {
         let timeout = state.spec.connect_timeout;
         let pool = endpoint.pool();
-        let conn =
-            match state.spec.protocol {
-                UpstreamProtocol::Http1 => pool.checkout_h1(endpoint.address, timeout).await.map(
-                    |(sender, idle, reused)| {
+        let conn = match state.spec.protocol {
+            UpstreamProtocol::Http1 => {
+                pool.checkout_h1(endpoint.address, timeout)
+                    .await
+                    .map(|(conn, reused)| {
                         if !reused {
                             endpoint.connections.fetch_add(1, Ordering::Relaxed);
                         }
                         Conn {
                             endpoint: endpoint.clone(),
                             kind: ConnKind::H1 {
-                                sender,
-                                idle,
-                                reused,
+                                conn,
+                                idle: pool.idle().clone(),
                             },
                         }
-                    },
-                ),
-                UpstreamProtocol::Http2 => {
-                    pool.h2(endpoint.address, timeout).await.map(|sender| Conn {
-                        endpoint: endpoint.clone(),
-                        kind: ConnKind::H2(sender),
                     })
-                }
-            };
+            }
+            UpstreamProtocol::Http2 => {
+                pool.h2(endpoint.address, timeout).await.map(|sender| Conn {
+                    endpoint: endpoint.clone(),
+                    kind: ConnKind::H2(sender),
+                })
+            }
+        };
         if conn.is_err() {
             endpoint.connect_failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -155,11 +156,7 @@ pub struct Conn {
 
 #[derive(Debug)]
 enum ConnKind {
-    H1 {
-        sender: H1Sender,
-        idle: IdleQueue,
-        reused: bool,
-    },
+    H1 { conn: H1Conn, idle: IdleQueue },
     H2(H2Sender),
 }
 
@@ -185,25 +182,15 @@ impl Conn {
         let active = self.endpoint.activate();
         self.endpoint.requests.fetch_add(1, Ordering::Relaxed);
         match self.kind {
-            ConnKind::H1 {
-                mut sender,
-                idle,
-                reused,
-            } => match sender.try_send_request(req).await {
-                Ok(resp) => {
-                    let ticket = WorkerPool::ticket(sender, idle);
-                    Ok(resp.map(|b| PooledBody::new(b, Some(ticket), active)))
-                }
-                Err(mut err) => {
-                    let unsent = err.take_message().filter(|_| reused);
-                    Err(SendError {
-                        error: Error::from_send(err.into_error()),
-                        unsent,
-                    })
-                }
+            ConnKind::H1 { conn, idle } => match conn.send(req, idle).await {
+                Ok(resp) => Ok(resp.map(|b| PooledBody::h1(b, active))),
+                Err(failure) => Err(SendError {
+                    error: failure.error,
+                    unsent: failure.unsent,
+                }),
             },
             ConnKind::H2(mut sender) => match sender.send_request(absolute_uri(req)).await {
-                Ok(resp) => Ok(resp.map(|b| PooledBody::new(b, None, active))),
+                Ok(resp) => Ok(resp.map(|b| PooledBody::h2(b, active))),
                 Err(err) => Err(SendError {
                     error: Error::from_send(err),
                     unsent: None,

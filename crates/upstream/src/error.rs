@@ -1,5 +1,8 @@
 //! Upstream failures, each with its Envoy meaning, and whether a retry may help.
 
+/// Any underlying cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a request could not be completed by an upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -11,10 +14,10 @@ pub enum Error {
     ConnectFailure(#[source] std::io::Error),
     /// The connection was closed or reset before a response arrived (Envoy `UC`).
     #[error("upstream connect error or disconnect/reset before headers. reset reason: connection termination")]
-    Reset(#[source] hyper::Error),
+    Reset(#[source] BoxError),
     /// The upstream answered something that is not HTTP (Envoy `UPE`).
     #[error("upstream protocol error")]
-    Protocol(#[source] hyper::Error),
+    Protocol(#[source] BoxError),
 }
 
 impl Error {
@@ -27,9 +30,9 @@ impl Error {
     /// Classifies a hyper error from a send on a pooled connection.
     pub fn from_send(err: hyper::Error) -> Self {
         if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
-            Self::Protocol(err)
+            Self::Protocol(err.into())
         } else {
-            Self::Reset(err)
+            Self::Reset(err.into())
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod connect;
 pub mod endpoint;
 pub mod error;
+pub mod h1;
 pub mod lb;
 pub mod pool;
 pub mod registry;

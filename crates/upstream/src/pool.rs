@@ -1,8 +1,9 @@
 //! Connection pools of one endpoint, one per worker thread.
 //!
 //! HTTP/1.1: idle connections wait in a lock-free bounded queue; a request takes one (or dials a
-//! new one) and its response body gives it back when read to the end ([`Ticket`]). HTTP/2: one
-//! shared connection per worker, multiplexing every request, replaced when it closes.
+//! new one) and its response body gives it back when read to the end (see [`crate::h1`]).
+//! HTTP/2: one shared connection per worker, multiplexing every request, replaced when it
+//! closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,27 +11,24 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use crossbeam_queue::ArrayQueue;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::body::RequestBody;
 use crate::connect::connect;
 use crate::error::Error;
+use crate::h1::{H1Conn, IdleQueue};
 
 /// Idle HTTP/1.1 connections kept per endpoint and worker; more are closed when released.
 const MAX_IDLE_PER_WORKER: usize = 256;
 
-/// A sender on a pooled HTTP/1.1 connection.
-pub type H1Sender = http1::SendRequest<RequestBody>;
 /// A sender on a shared HTTP/2 connection.
 pub type H2Sender = http2::SendRequest<RequestBody>;
-/// The idle queue a released connection goes back to.
-pub type IdleQueue = Arc<ArrayQueue<H1Sender>>;
 
 /// The pools of one endpoint on one worker.
 #[derive(Debug)]
 pub struct WorkerPool {
-    idle: Arc<ArrayQueue<H1Sender>>,
+    idle: IdleQueue,
     h2: ArcSwapOption<H2Sender>,
     h2_dial: tokio::sync::Mutex<()>,
 }
@@ -45,53 +43,25 @@ impl Default for WorkerPool {
     }
 }
 
-/// A checked-out HTTP/1.1 connection, handed back by [`Ticket::release`].
-#[derive(Debug)]
-pub struct Ticket {
-    sender: H1Sender,
-    idle: Arc<ArrayQueue<H1Sender>>,
-}
-
-impl Ticket {
-    /// Returns the connection to the idle queue (or closes it when the queue is full).
-    pub fn release(self) {
-        if !self.sender.is_closed() {
-            let _ = self.idle.push(self.sender);
-        }
-    }
-}
-
 impl WorkerPool {
-    /// An idle HTTP/1.1 connection that is ready for a request, or a new one.
+    /// An idle HTTP/1.1 connection that is still usable (`true`), or a new one (`false`).
     pub async fn checkout_h1(
         &self,
         addr: SocketAddr,
         connect_timeout: Duration,
-    ) -> Result<(H1Sender, IdleQueue, bool), Error> {
-        while let Some(mut sender) = self.idle.pop() {
-            if sender.is_closed() {
-                continue;
-            }
-            if sender.ready().await.is_ok() {
-                return Ok((sender, self.idle.clone(), true));
+    ) -> Result<(H1Conn, bool), Error> {
+        while let Some(mut conn) = self.idle.pop() {
+            if conn.is_reusable() {
+                return Ok((conn, true));
             }
         }
         let stream = connect(addr, connect_timeout).await?;
-        let (sender, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(Error::from_send)?;
-        tokio::spawn(async move {
-            if let Err(err) = conn.with_upgrades().await {
-                tracing::debug!(%addr, error = %err, "upstream connection closed with error");
-            }
-        });
-        Ok((sender, self.idle.clone(), false))
+        Ok((H1Conn::new(stream), false))
     }
 
-    /// Wraps a checked-out connection so the response body can hand it back.
-    pub fn ticket(sender: H1Sender, idle: IdleQueue) -> Ticket {
-        Ticket { sender, idle }
+    /// Where released HTTP/1.1 connections go.
+    pub fn idle(&self) -> &IdleQueue {
+        &self.idle
     }
 
     /// The worker's HTTP/2 connection to this endpoint, dialled when absent or closed.

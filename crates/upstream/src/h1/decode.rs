@@ -1,0 +1,392 @@
+//! Response heads and body framing (RFC 9112 §6), parsed with `httparse`.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Version};
+use hyper::body::Frame;
+use tokio::net::TcpStream;
+
+use super::{MAX_HEAD, READ_CHUNK};
+use crate::error::Error;
+
+/// Most response header lines accepted.
+const MAX_HEADERS: usize = 100;
+/// Longest chunk-size line accepted.
+const MAX_CHUNK_LINE: usize = 1024;
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body (HEAD, 1xx, 204, 304, `content-length: 0`).
+    Empty,
+    /// `content-length`: bytes still to read.
+    Length(u64),
+    /// `transfer-encoding: chunked`.
+    Chunked(Chunk),
+    /// Read until the upstream closes (no framing; the connection cannot be reused).
+    UntilClose,
+    /// `101 Switching Protocols`: the connection now belongs to the upgraded protocol.
+    Upgrade,
+    /// Read to the end.
+    Done,
+}
+
+/// Position in a chunked body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside chunk data: bytes left.
+    Data(u64),
+    /// Expecting the CRLF after chunk data.
+    DataEnd,
+    /// After the last chunk: trailer fields or the final CRLF.
+    Trailers,
+}
+
+/// Body framing and whether the connection may carry another request afterwards.
+#[derive(Debug)]
+pub struct Framing {
+    /// Body delimitation.
+    pub body: BodyKind,
+    /// Keep-alive allowed by version and `Connection`.
+    pub reusable: bool,
+}
+
+/// A failure reading the head; `received_any` tells whether the upstream sent anything at all.
+#[derive(Debug)]
+pub struct HeadError {
+    /// The failure.
+    pub error: Error,
+    /// Whether any response byte arrived.
+    pub received_any: bool,
+}
+
+/// Reads more bytes into `buf`; 0 means the peer closed.
+pub async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    poll_fn(|cx| tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, buf)).await
+}
+
+/// Reads until a final (non-1xx) response head is complete; informational responses are
+/// skipped. Leaves any body bytes already received in `buf`.
+pub async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<(Response<()>, Framing), HeadError> {
+    let mut received_any = !buf.is_empty();
+    loop {
+        if !buf.is_empty() {
+            match parse_head(buf, head_request) {
+                Ok(Some((resp, _)))
+                    if resp.status().is_informational()
+                        && resp.status() != StatusCode::SWITCHING_PROTOCOLS =>
+                {
+                    continue;
+                }
+                Ok(Some(done)) => return Ok(done),
+                Ok(None) if buf.len() >= MAX_HEAD => {
+                    return Err(HeadError {
+                        error: Error::Protocol("response head too large".into()),
+                        received_any: true,
+                    })
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    return Err(HeadError {
+                        error,
+                        received_any: true,
+                    })
+                }
+            }
+        }
+        match read_more(stream, buf).await {
+            Ok(0) => {
+                let error = Error::Reset("upstream closed the connection before a response".into());
+                return Err(HeadError {
+                    error,
+                    received_any,
+                });
+            }
+            Ok(_) => received_any = true,
+            Err(err) => {
+                return Err(HeadError {
+                    error: Error::Reset(err.into()),
+                    received_any,
+                })
+            }
+        }
+    }
+}
+
+/// Parses one response head from the front of `buf` (consuming it), or `None` when incomplete.
+pub fn parse_head(
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Option<(Response<()>, Framing)>, Error> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(err) => {
+            return Err(Error::Protocol(
+                format!("invalid response head: {err}").into(),
+            ))
+        }
+    };
+    let code = parsed.code.unwrap_or(0);
+    let status = StatusCode::from_u16(code)
+        .map_err(|_| Error::Protocol(format!("invalid status {code}").into()))?;
+    let version = if parsed.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    // Header positions within the head, so values can share its bytes once frozen.
+    let base = buf.as_ptr() as usize;
+    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    let count = parsed.headers.len();
+    for (span, h) in spans.iter_mut().zip(parsed.headers.iter()) {
+        *span = (
+            h.name.as_ptr() as usize - base,
+            h.name.len(),
+            h.value.as_ptr() as usize - base,
+            h.value.len(),
+        );
+    }
+    let head: Bytes = buf.split_to(len).freeze();
+    let mut map = HeaderMap::with_capacity(count);
+    for &(ns, nl, vs, vl) in &spans[..count] {
+        let name = HeaderName::from_bytes(&head[ns..ns + nl])
+            .map_err(|_| Error::Protocol("invalid response header name".into()))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
+            .map_err(|_| Error::Protocol("invalid response header value".into()))?;
+        map.append(name, value);
+    }
+    let framing = framing(status, version, &map, head_request)?;
+    let mut resp = Response::new(());
+    *resp.status_mut() = status;
+    *resp.version_mut() = version;
+    *resp.headers_mut() = map;
+    Ok(Some((resp, framing)))
+}
+
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// RFC 9112 §6.3 message body length.
+fn framing(
+    status: StatusCode,
+    version: Version,
+    headers: &HeaderMap,
+    head_request: bool,
+) -> Result<Framing, Error> {
+    let reusable = if version == Version::HTTP_11 {
+        !has_token(headers, &CONNECTION, "close")
+    } else {
+        has_token(headers, &CONNECTION, "keep-alive")
+    };
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(Framing {
+            body: BodyKind::Upgrade,
+            reusable: false,
+        });
+    }
+    if head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing {
+            body: BodyKind::Empty,
+            reusable,
+        });
+    }
+    if headers.contains_key(TRANSFER_ENCODING) {
+        let last_is_chunked = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if last_is_chunked {
+            Framing {
+                body: BodyKind::Chunked(Chunk::Size),
+                reusable,
+            }
+        } else {
+            Framing {
+                body: BodyKind::UntilClose,
+                reusable: false,
+            }
+        });
+    }
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for part in value.to_str().unwrap_or("x").split(',') {
+            let n: u64 = part
+                .trim()
+                .parse()
+                .map_err(|_| Error::Protocol("invalid content-length".into()))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(Error::Protocol("conflicting content-length values".into()));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(0) => Framing {
+            body: BodyKind::Empty,
+            reusable,
+        },
+        Some(n) => Framing {
+            body: BodyKind::Length(n),
+            reusable,
+        },
+        None => Framing {
+            body: BodyKind::UntilClose,
+            reusable: false,
+        },
+    })
+}
+
+/// One decoding step over buffered bytes.
+#[derive(Debug)]
+pub enum Step {
+    /// A frame to hand on.
+    Frame(Frame<Bytes>),
+    /// More bytes are needed.
+    NeedMore,
+    /// The body is complete.
+    Done,
+}
+
+/// Decodes the next frame of a body from `buf`, updating `kind`.
+pub fn step(kind: &mut BodyKind, buf: &mut BytesMut) -> Result<Step, Error> {
+    loop {
+        match kind {
+            BodyKind::Empty | BodyKind::Done | BodyKind::Upgrade => {
+                *kind = if *kind == BodyKind::Upgrade {
+                    BodyKind::Upgrade
+                } else {
+                    BodyKind::Done
+                };
+                return Ok(Step::Done);
+            }
+            BodyKind::Length(left) => {
+                if buf.is_empty() {
+                    return Ok(Step::NeedMore);
+                }
+                let take = (*left).min(buf.len() as u64) as usize;
+                let data = buf.split_to(take).freeze();
+                *left -= take as u64;
+                if *left == 0 {
+                    *kind = BodyKind::Done;
+                }
+                return Ok(Step::Frame(Frame::data(data)));
+            }
+            BodyKind::UntilClose => {
+                if buf.is_empty() {
+                    return Ok(Step::NeedMore);
+                }
+                return Ok(Step::Frame(Frame::data(buf.split().freeze())));
+            }
+            BodyKind::Chunked(state) => match *state {
+                Chunk::Size => {
+                    let Some(end) = find_crlf(buf) else {
+                        if buf.len() > MAX_CHUNK_LINE {
+                            return Err(Error::Protocol("chunk size line too long".into()));
+                        }
+                        return Ok(Step::NeedMore);
+                    };
+                    let line = std::str::from_utf8(&buf[..end]).map_err(|_| bad_chunk())?;
+                    let hex = line.split(';').next().unwrap_or("").trim();
+                    let size = u64::from_str_radix(hex, 16).map_err(|_| bad_chunk())?;
+                    buf.advance(end + 2);
+                    *state = if size == 0 {
+                        Chunk::Trailers
+                    } else {
+                        Chunk::Data(size)
+                    };
+                }
+                Chunk::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(Step::NeedMore);
+                    }
+                    let take = left.min(buf.len() as u64) as usize;
+                    let data = buf.split_to(take).freeze();
+                    *state = if left == take as u64 {
+                        Chunk::DataEnd
+                    } else {
+                        Chunk::Data(left - take as u64)
+                    };
+                    return Ok(Step::Frame(Frame::data(data)));
+                }
+                Chunk::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Step::NeedMore);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(bad_chunk());
+                    }
+                    buf.advance(2);
+                    *state = Chunk::Size;
+                }
+                Chunk::Trailers => {
+                    if buf.len() >= 2 && &buf[..2] == b"\r\n" {
+                        buf.advance(2);
+                        *kind = BodyKind::Done;
+                        return Ok(Step::Done);
+                    }
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        if buf.len() > MAX_HEAD {
+                            return Err(Error::Protocol("trailers too large".into()));
+                        }
+                        return Ok(Step::NeedMore);
+                    };
+                    let section = buf.split_to(end + 4).freeze();
+                    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    let trailers = match httparse::parse_headers(&section, &mut headers) {
+                        Ok(httparse::Status::Complete((_, fields))) => {
+                            let mut map = HeaderMap::new();
+                            for f in fields {
+                                if let (Ok(n), Ok(v)) = (
+                                    HeaderName::from_bytes(f.name.as_bytes()),
+                                    HeaderValue::from_bytes(f.value),
+                                ) {
+                                    map.append(n, v);
+                                }
+                            }
+                            map
+                        }
+                        _ => return Err(Error::Protocol("invalid trailers".into())),
+                    };
+                    *kind = BodyKind::Done;
+                    return Ok(Step::Frame(Frame::trailers(trailers)));
+                }
+            },
+        }
+    }
+}
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+fn bad_chunk() -> Error {
+    Error::Protocol("invalid chunked encoding".into())
+}

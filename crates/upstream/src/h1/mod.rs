@@ -1,0 +1,164 @@
+//! A lean HTTP/1.1 client for pooled upstream connections.
+//!
+//! The request task itself writes the request and reads the response on the connection: no
+//! per-connection task, no channel between them (hyper's client needs both). Receives a request
+//! whose headers the proxy already prepared; hands back the response with a body that streams
+//! from the socket and returns the connection to its idle queue once the body has been read to
+//! the end (or closes it when it cannot be reused).
+
+mod body;
+mod decode;
+mod encode;
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use crossbeam_queue::ArrayQueue;
+use http::{Request, Response};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::body::RequestBody;
+use crate::error::Error;
+
+pub use body::{H1Body, UpgradedConn};
+
+/// Largest response head accepted from an upstream.
+const MAX_HEAD: usize = 64 * 1024;
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Idle connections of one endpoint on one worker.
+pub type IdleQueue = Arc<ArrayQueue<H1Conn>>;
+
+/// An HTTP/1.1 connection to an upstream, between requests.
+#[derive(Debug)]
+pub struct H1Conn {
+    stream: TcpStream,
+    read_buf: BytesMut,
+    /// Requests completed on this connection.
+    pub requests: u32,
+}
+
+/// A failed exchange. `unsent` gives the request back when nothing of the response arrived, the
+/// request had no body and the connection had been reused: the upstream closed an idle
+/// connection under us, and the request may go again on a fresh one.
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong.
+    pub error: Error,
+    /// The request, when it is safe to send again.
+    pub unsent: Option<Request<RequestBody>>,
+}
+
+impl H1Conn {
+    /// Wraps a freshly connected stream.
+    pub fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            requests: 0,
+        }
+    }
+
+    /// Whether an idle connection can take a request: the upstream has neither closed it nor
+    /// sent anything unasked. Costs no system call unless the socket became readable.
+    pub fn is_reusable(&mut self) -> bool {
+        if !self.read_buf.is_empty() {
+            return false;
+        }
+        matches!(
+            self.stream.try_read_buf(&mut self.read_buf),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        )
+    }
+
+    /// Sends `req` and reads the response head. `idle` is where the connection goes back to once
+    /// the response body has been read.
+    pub async fn send(
+        mut self,
+        req: Request<RequestBody>,
+        idle: IdleQueue,
+    ) -> Result<Response<H1Body>, Failure> {
+        let reused = self.requests > 0;
+        let (parts, mut body) = req.into_parts();
+        let has_body = !body.is_end_stream();
+        let mut head = Vec::with_capacity(512);
+        let chunked = encode::head(&parts, &body, &mut head);
+        if let RequestBody::Full(Some(bytes)) = &body {
+            head.extend_from_slice(bytes);
+        }
+        let write = async {
+            self.stream.write_all(&head).await?;
+            if let RequestBody::Incoming(_) = body {
+                if has_body {
+                    send_body(&mut self.stream, &mut body, chunked).await?;
+                }
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        if let Err(err) = write.await {
+            let unsent =
+                (reused && !has_body).then(|| Request::from_parts(parts, RequestBody::empty()));
+            return Err(Failure {
+                error: Error::Reset(err.into()),
+                unsent,
+            });
+        }
+        let head_only = parts.method == http::Method::HEAD;
+        match decode::read_head(&mut self.stream, &mut self.read_buf, head_only).await {
+            Ok((response, framing)) => {
+                let keep_alive = framing.reusable;
+                Ok(response.map(|()| H1Body::new(self, framing.body, keep_alive, idle)))
+            }
+            Err(decode::HeadError {
+                error,
+                received_any,
+            }) => {
+                let unsent = (reused && !has_body && !received_any)
+                    .then(|| Request::from_parts(parts, RequestBody::empty()));
+                Err(Failure { error, unsent })
+            }
+        }
+    }
+}
+
+/// Streams the client's body upstream: raw bytes after a `content-length`, chunks otherwise.
+async fn send_body(
+    stream: &mut TcpStream,
+    body: &mut RequestBody,
+    chunked: bool,
+) -> std::io::Result<()> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(std::io::Error::other)?;
+        match frame.into_data() {
+            Ok(data) if data.is_empty() => {}
+            Ok(data) if chunked => {
+                stream
+                    .write_all(format!("{:x}\r\n", data.len()).as_bytes())
+                    .await?;
+                stream.write_all(&data).await?;
+                stream.write_all(b"\r\n").await?;
+            }
+            Ok(data) => stream.write_all(&data).await?,
+            Err(frame) => {
+                if let (Ok(trailers), true) = (frame.into_trailers(), chunked) {
+                    let mut out = b"0\r\n".to_vec();
+                    encode::fields(&trailers, &mut out);
+                    out.extend_from_slice(b"\r\n");
+                    stream.write_all(&out).await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+    if chunked {
+        stream.write_all(b"0\r\n\r\n").await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
