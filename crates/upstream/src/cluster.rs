@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use http::{Request, Response};
 use rampart_model::{ClusterKey, ClusterSpec, EndpointAddress, UpstreamProtocol};
 
@@ -36,6 +36,11 @@ pub struct Cluster {
     /// DNS answers by (name, port), for `resolution: DNS` endpoints.
     resolved: ArcSwap<HashMap<(Arc<str>, u16), Vec<SocketAddr>>>,
     workers: usize,
+    /// Settings waiting for their first DNS answers (Envoy's cluster warming): until they
+    /// arrive, the previous settings and endpoints keep serving.
+    pending: ArcSwapOption<ClusterSpec>,
+    /// Wakes the resolver when names need resolving now.
+    pub(crate) resolve_now: tokio::sync::Notify,
     /// Requests that found no endpoint.
     pub no_healthy_upstream: AtomicU64,
     pub(crate) resolver: OnceLock<tokio::task::AbortHandle>,
@@ -59,6 +64,8 @@ impl Cluster {
             state: ArcSwap::from_pointee(state),
             resolved: ArcSwap::from_pointee(resolved),
             workers,
+            pending: ArcSwapOption::empty(),
+            resolve_now: tokio::sync::Notify::new(),
             no_healthy_upstream: AtomicU64::new(0),
             resolver: OnceLock::new(),
         }
@@ -71,28 +78,51 @@ impl Cluster {
     }
 
     /// Applies new settings, keeping endpoints (and their pools) whose address is unchanged.
+    /// Settings that name DNS endpoints without an answer yet wait (warm) until the resolver
+    /// has one, so a reload never empties a cluster that was serving.
     pub fn update(&self, spec: ClusterSpec) {
+        let resolved = self.resolved.load();
         let old = self.state.load();
-        let next = build_state(spec, &old.endpoints, &self.resolved.load(), self.workers);
+        if !old.endpoints.is_empty() && !all_resolved(&spec, &resolved) {
+            self.pending.store(Some(Arc::new(spec)));
+            self.resolve_now.notify_one();
+            return;
+        }
+        self.pending.store(None);
+        let next = build_state(spec, &old.endpoints, &resolved, self.workers);
         self.state.store(Arc::new(next));
     }
 
-    /// Records a DNS answer for one name and rebuilds the endpoint set if it changed.
-    pub fn set_resolved(&self, name: (Arc<str>, u16), addrs: Vec<SocketAddr>) {
-        let current = self.resolved.load();
-        if current.get(&name) == Some(&addrs) {
-            return;
+    /// The settings the resolver should look names up for: the pending ones too.
+    pub(crate) fn specs_to_resolve(&self) -> Vec<ClusterSpec> {
+        let mut specs = vec![self.state.load().spec.clone()];
+        if let Some(pending) = self.pending.load_full() {
+            specs.push(ClusterSpec::clone(&pending));
         }
-        let mut next = HashMap::clone(&current);
-        next.insert(name, addrs);
-        self.resolved.store(Arc::new(next));
+        specs
+    }
+
+    /// Records a DNS answer for one name and rebuilds the endpoint set if it changed (or if
+    /// pending settings now have every answer they need).
+    pub fn set_resolved(&self, name: (Arc<str>, u16), addrs: Vec<SocketAddr>) {
+        let current = self.resolved.load_full();
+        let changed = current.get(&name) != Some(&addrs);
+        if changed {
+            let mut next = HashMap::clone(&current);
+            next.insert(name, addrs);
+            self.resolved.store(Arc::new(next));
+        }
+        let resolved = self.resolved.load();
         let old = self.state.load();
-        let state = build_state(
-            old.spec.clone(),
-            &old.endpoints,
-            &self.resolved.load(),
-            self.workers,
-        );
+        let spec = match self.pending.load_full() {
+            Some(pending) if all_resolved(&pending, &resolved) => {
+                self.pending.store(None);
+                ClusterSpec::clone(&pending)
+            }
+            _ if changed => old.spec.clone(),
+            _ => return,
+        };
+        let state = build_state(spec, &old.endpoints, &resolved, self.workers);
         self.state.store(Arc::new(state));
     }
 
@@ -249,4 +279,12 @@ fn build_state(
         endpoints,
         balancer,
     }
+}
+
+/// Whether every DNS endpoint of `spec` has an answer.
+fn all_resolved(spec: &ClusterSpec, resolved: &HashMap<(Arc<str>, u16), Vec<SocketAddr>>) -> bool {
+    spec.endpoints.iter().all(|e| match &e.address {
+        EndpointAddress::Dns { host, port } => resolved.contains_key(&(host.clone(), *port)),
+        EndpointAddress::Socket(_) => true,
+    })
 }

@@ -1,4 +1,5 @@
-//! DNS resolution for `resolution: DNS` endpoints, re-run at the cluster's refresh interval.
+//! DNS resolution for `resolution: DNS` endpoints, re-run at the cluster's refresh interval,
+//! and at once when a reload names a host that has no answer yet.
 //!
 //! The system resolver does not expose record TTLs, so the refresh interval stands in for them.
 //! A failed lookup keeps the previous answer (Envoy keeps last known hosts too).
@@ -17,19 +18,17 @@ pub async fn refresh(cluster: Weak<Cluster>) {
         let Some(live) = cluster.upgrade() else {
             return;
         };
-        let state = live.state();
-        let names: BTreeSet<(Arc<str>, u16)> = state
-            .spec
-            .endpoints
+        let specs = live.specs_to_resolve();
+        drop(live);
+        let names: BTreeSet<(Arc<str>, u16)> = specs
             .iter()
+            .flat_map(|s| &s.endpoints)
             .filter_map(|e| match &e.address {
                 EndpointAddress::Dns { host, port } => Some((host.clone(), *port)),
                 EndpointAddress::Socket(_) => None,
             })
             .collect();
-        let interval = state.spec.dns_refresh;
-        drop(state);
-        drop(live);
+        let interval = specs[0].dns_refresh;
         for (host, port) in names {
             let lookup = tokio::net::lookup_host((host.to_string(), port)).await;
             match lookup {
@@ -46,6 +45,12 @@ pub async fn refresh(cluster: Weak<Cluster>) {
                 }
             }
         }
-        tokio::time::sleep(interval).await;
+        let Some(live) = cluster.upgrade() else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = live.resolve_now.notified() => {}
+        }
     }
 }

@@ -657,3 +657,50 @@ spec:
     gw.gw.reload().await.expect("loads");
     assert_eq!(body_of(gw.get("h", "/")).await, "alt");
 }
+
+#[tokio::test]
+async fn a_reload_that_changes_a_dns_endpoint_keeps_serving_while_it_resolves() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let yaml = |port: u16| {
+        format!(
+            "{G0}---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: app}}
+spec:
+  hosts: [app.default.svc.cluster.local]
+  resolution: DNS
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: localhost, ports: {{http: {port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [\"*\"]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: app.default.svc.cluster.local}}}}]
+"
+        )
+    };
+    let gw = TestGateway::start(&yaml(a.port())).await;
+    wait_for_endpoint(
+        &gw,
+        "outbound|80||app.default.svc.cluster.local",
+        SocketAddr::from((Ipv4Addr::LOCALHOST, a.port())),
+    )
+    .await;
+    assert_eq!(gw.get("h", "/").send().await.unwrap().body, "a");
+    gw.write(&yaml(b.port()));
+    gw.gw.reload().await.expect("reload");
+    // Until the new name resolves, the previous endpoints keep serving: never a 503.
+    let mut answers = Vec::new();
+    while answers.last().map(String::as_str) != Some("b") {
+        let r = gw.get("h", "/").send().await.unwrap();
+        assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+        answers.push(r.body);
+        assert!(answers.len() < 10_000, "the new endpoint never took over");
+    }
+}
