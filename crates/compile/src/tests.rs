@@ -268,3 +268,65 @@ fn a_zero_ring_size_is_unset_and_gets_the_default() {
         }
     );
 }
+
+/// Every field Rampart does not implement yet is an error naming it, on the line it is written.
+#[test]
+fn each_unsupported_field_is_rejected_with_its_path_and_line() {
+    let vs = |rule_extra: &str| {
+        format!(
+            "{BASE}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews}}
+spec:
+  hosts: [reviews]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: reviews, subset: v1}}}}]
+{rule_extra}"
+        )
+    };
+    let dr = |policy: &str| {
+        BASE.replace(
+            "  host: reviews\n  subsets:",
+            &format!("  host: reviews\n  trafficPolicy:\n{policy}\n  subsets:"),
+        )
+    };
+    let cases: Vec<(String, &str, &str)> = vec![
+        (vs("    retries: {attempts: 3}"), "spec.http[0].retries", "retries:"),
+        (vs("    fault: {abort: {httpStatus: 500, percentage: {value: 100}}}"), "spec.http[0].fault", "fault:"),
+        (vs("    mirror: {host: reviews, subset: v2}"), "spec.http[0].mirror", "mirror:"),
+        (vs("    mirrors: [{destination: {host: reviews, subset: v2}}]"), "spec.http[0].mirrors", "mirrors:"),
+        (vs("    mirrorPercentage: {value: 10}"), "spec.http[0].mirrorPercentage", "mirrorPercentage:"),
+        (vs("    headers: {request: {set: {x-ip: \"%DOWNSTREAM_REMOTE_ADDRESS%\"}}}"), "spec.http[0].headers.request", "headers:"),
+        (dr("    outlierDetection: {consecutive5xxErrors: 1}"), "spec.trafficPolicy.outlierDetection", "outlierDetection:"),
+        (dr("    connectionPool: {tcp: {maxConnections: 1}}"), "spec.trafficPolicy.connectionPool.tcp.maxConnections", "connectionPool:"),
+        (dr("    connectionPool: {http: {http1MaxPendingRequests: 1}}"), "spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests", "connectionPool:"),
+        (dr("    tls: {mode: SIMPLE}"), "spec.trafficPolicy.tls", "tls:"),
+        (dr("    loadBalancer: {simple: PASSTHROUGH}"), "spec.trafficPolicy.loadBalancer.simple", "loadBalancer:"),
+        (dr("    loadBalancer: {consistentHash: {httpCookie: {name: u, ttl: 10s}}}"), "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl", "loadBalancer:"),
+        (BASE.replace("protocol: HTTP}\n    hosts", "protocol: TCP}\n    hosts"), "spec.servers[0].port.protocol", "protocol: TCP"),
+        (BASE.replace("resolution: STATIC", "resolution: NONE").replace("  endpoints:\n  - {address: 127.0.0.1, ports: {http: 9001}, labels: {version: v1}}\n  - {address: 127.0.0.1, ports: {http: 9002}, labels: {version: v2}}\n", ""), "spec.resolution", "resolution: NONE"),
+    ];
+    for (yaml, path, marker) in cases {
+        let loaded = load_str("test.yaml", &yaml);
+        assert!(!loaded.has_errors(), "{path}: {:?}", loaded.diagnostics);
+        let c = compile(&loaded.config, &ProxyIdentity::default());
+        let d = c
+            .diagnostics
+            .iter()
+            .find(|d| d.is_error() && d.path == path)
+            .unwrap_or_else(|| panic!("no error at {path}: {:?}", c.diagnostics));
+        let expected = yaml.lines().position(|l| l.contains(marker)).unwrap() as u32 + 1;
+        assert!(
+            d.line >= expected,
+            "{path}: line {} before {expected}",
+            d.line
+        );
+        assert!(
+            d.line <= expected + 1,
+            "{path}: line {} after {expected}",
+            d.line
+        );
+    }
+}
