@@ -1,10 +1,11 @@
 //! The request path, one module per stage, in order:
-//! [`listener`] (accept, HTTP/1.1 and HTTP/2 codec) → [`request`] (route lookup and the action)
+//! [`listener`] (accept) → [`codec`] (HTTP/1.1 or HTTP/2) → [`request`] (route lookup and the action)
 //! → [`headers`] (proxy headers) → [`forward`] (destination, endpoint, upstream call) →
 //! [`respond`] (local replies). [`active`] holds the snapshot being served.
 
 pub mod active;
 pub mod body;
+pub mod codec;
 pub mod error;
 pub mod forward;
 pub mod headers;

@@ -8,22 +8,18 @@
 //! gracefully (HTTP/1.1 closes after the in-flight response, HTTP/2 sends GOAWAY).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::active::Shared;
-use crate::request::{handle, ConnCx};
+use crate::codec;
+use crate::request::ConnCx;
 
 /// The data-plane worker threads and the listeners bound on them.
 pub struct Workers {
@@ -173,12 +169,8 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     mut drain: watch::Receiver<bool>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // No hyper timer: its per-request header-read timer re-arms tokio's time driver on every
-    // request, which wakes the worker's event loop through its eventfd (measured: ~0.3 extra
-    // syscalls per request). Slow-client limits belong to the hardening work (issue 6).
-    builder.http1().keep_alive(true);
-    let graceful = GracefulShutdown::new();
+    // Connections are tracked so that a drain can wait for all of them.
+    let connections = tokio_util::task::TaskTracker::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -193,25 +185,17 @@ async fn accept_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let cx = ConnCx::new(shared.clone(), peer, port, "http");
-                let svc = service_fn(move |req| {
-                    let cx = cx.clone();
-                    async move { Ok::<_, Infallible>(handle(req, &cx).await) }
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(err) = conn.await {
-                        tracing::debug!(%peer, error = %err, "connection error");
-                    }
-                });
+                connections.spawn(codec::serve(stream, cx, drain.clone()));
             }
             _ = stopped(&mut stop) => break,
         }
     }
     drop(listener);
-    // Connections outlive a removed listener until the process drains.
+    // Connections outlive a removed listener until the process drains; each shuts itself down
+    // gracefully when the drain flag is set.
     stopped(&mut drain).await;
-    graceful.shutdown().await;
+    connections.close();
+    connections.wait().await;
 }
 
 /// Resolves once the flag is set (or its sender is gone).

@@ -1,6 +1,7 @@
 //! Response heads and body framing (RFC 9112 §6), parsed with `httparse`.
 
 use std::future::poll_fn;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -130,9 +131,13 @@ pub fn parse_head(
     buf: &mut BytesMut,
     head_request: bool,
 ) -> Result<Option<(Response<()>, Framing)>, Error> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut headers);
-    let len = match parsed.parse(buf) {
+    // Uninitialised header slots: zeroing 100 of them per response (and a span table) showed
+    // up as 12% of all instructions (memset) in callgrind.
+    let mut headers: [MaybeUninit<httparse::Header<'_>>; MAX_HEADERS] =
+        [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let len = match config.parse_response_with_uninit_headers(&mut parsed, buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(err) => {
@@ -151,19 +156,22 @@ pub fn parse_head(
     };
     // Header positions within the head, so values can share its bytes once frozen.
     let base = buf.as_ptr() as usize;
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
-    let count = parsed.headers.len();
-    for (span, h) in spans.iter_mut().zip(parsed.headers.iter()) {
-        *span = (
-            h.name.as_ptr() as usize - base,
-            h.name.len(),
-            h.value.as_ptr() as usize - base,
-            h.value.len(),
-        );
-    }
+    let spans: Vec<(usize, usize, usize, usize)> = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            let name = h.name.as_ptr() as usize - base;
+            (
+                name,
+                h.name.len(),
+                h.value.as_ptr() as usize - base,
+                h.value.len(),
+            )
+        })
+        .collect();
     let head: Bytes = buf.split_to(len).freeze();
-    let mut map = HeaderMap::with_capacity(count);
-    for &(ns, nl, vs, vl) in &spans[..count] {
+    let mut map = HeaderMap::with_capacity(spans.len());
+    for &(ns, nl, vs, vl) in &spans {
         let name = HeaderName::from_bytes(&head[ns..ns + nl])
             .map_err(|_| Error::Protocol("invalid response header name".into()))?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))

@@ -1,0 +1,92 @@
+//! One downstream connection through the HTTP codec: HTTP/1.1, or HTTP/2 with prior knowledge,
+//! chosen by peeking at the first bytes (no wrapper around every later read, unlike a codec that
+//! rewinds what it sniffed). Receives an accepted stream; hands each request to
+//! [`crate::request::handle`]; shuts down gracefully when the drain flag is set.
+
+use std::convert::Infallible;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::request::{handle, ConnCx};
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What the first bytes say the client speaks.
+enum Protocol {
+    Http1,
+    Http2,
+    /// A partial preface: let the auto-detecting codec wait for the rest.
+    Unsure,
+}
+
+async fn sniff(stream: &TcpStream) -> std::io::Result<Option<Protocol>> {
+    let mut buf = [0u8; 24];
+    let n = stream.peek(&mut buf).await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(Some(if buf[..n] != PREFACE[..n] {
+        Protocol::Http1
+    } else if n == PREFACE.len() {
+        Protocol::Http2
+    } else {
+        Protocol::Unsure
+    }))
+}
+
+/// Serves the connection until it closes, or until drain (then gracefully).
+pub async fn serve(stream: TcpStream, cx: ConnCx, mut drain: watch::Receiver<bool>) {
+    let peer = cx.peer;
+    let protocol = match sniff(&stream).await {
+        Ok(Some(p)) => p,
+        _ => return,
+    };
+    let svc = service_fn(move |req| {
+        let cx = cx.clone();
+        async move { Ok::<_, Infallible>(handle(req, &cx).await) }
+    });
+    let io = TokioIo::new(stream);
+    // Each codec's connection future has its own type; the drive logic is the same.
+    macro_rules! drive {
+        ($conn:expr) => {{
+            let conn = $conn;
+            tokio::pin!(conn);
+            tokio::select! {
+                res = conn.as_mut() => res,
+                _ = drained(&mut drain) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            }
+        }};
+    }
+    let result = match protocol {
+        Protocol::Http1 => drive!(hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(io, svc)
+            .with_upgrades())
+        .map_err(|e| e.to_string()),
+        Protocol::Http2 => drive!(
+            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(io, svc)
+        )
+        .map_err(|e| e.to_string()),
+        Protocol::Unsure => {
+            let builder = auto::Builder::new(TokioExecutor::new());
+            drive!(builder.serve_connection_with_upgrades(io, svc)).map_err(|e| e.to_string())
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(%peer, error = %err, "connection error");
+    }
+}
+
+/// Resolves once the drain flag is set (or its sender is gone).
+async fn drained(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|&set| set).await.map(|_| ());
+}
