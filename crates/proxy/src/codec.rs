@@ -1,7 +1,7 @@
 //! One downstream connection through the HTTP codec: HTTP/1.1, or HTTP/2 with prior knowledge,
 //! chosen by peeking at the first bytes (no wrapper around every later read, unlike a codec that
 //! rewinds what it sniffed). Receives an accepted stream; hands each request to
-//! [`crate::request::handle`]; shuts down gracefully when the drain flag is set.
+//! [`crate::request::handle`]; shuts down gracefully when the drain token is cancelled.
 
 use std::convert::Infallible;
 
@@ -9,7 +9,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::request::{handle, ConnCx};
 
@@ -40,7 +40,7 @@ async fn sniff(stream: &TcpStream) -> std::io::Result<Option<Protocol>> {
 }
 
 /// Serves the connection until it closes, or until drain (then gracefully).
-pub async fn serve(stream: TcpStream, cx: ConnCx, mut drain: watch::Receiver<bool>) {
+pub async fn serve(stream: TcpStream, cx: ConnCx, drain: CancellationToken) {
     let peer = cx.peer;
     let protocol = match sniff(&stream).await {
         Ok(Some(p)) => p,
@@ -56,9 +56,11 @@ pub async fn serve(stream: TcpStream, cx: ConnCx, mut drain: watch::Receiver<boo
         ($conn:expr) => {{
             let conn = $conn;
             tokio::pin!(conn);
+            // Biased: the connection is polled first, and the drain check is one atomic load.
             tokio::select! {
+                biased;
                 res = conn.as_mut() => res,
-                _ = drained(&mut drain) => {
+                _ = drain.cancelled() => {
                     conn.as_mut().graceful_shutdown();
                     conn.await
                 }
@@ -84,9 +86,4 @@ pub async fn serve(stream: TcpStream, cx: ConnCx, mut drain: watch::Receiver<boo
     if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection error");
     }
-}
-
-/// Resolves once the drain flag is set (or its sender is gone).
-async fn drained(flag: &mut watch::Receiver<bool>) {
-    let _ = flag.wait_for(|&set| set).await.map(|_| ());
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::active::Shared;
 use crate::codec;
@@ -26,8 +27,8 @@ pub struct Workers {
     runtimes: Vec<tokio::runtime::Handle>,
     threads: Vec<std::thread::JoinHandle<()>>,
     exit: watch::Sender<bool>,
-    /// `true` once draining: removed listeners' connections are shut down too.
-    drain: watch::Sender<bool>,
+    /// Cancelled when draining: every connection then shuts down gracefully.
+    drain: CancellationToken,
     listeners: HashMap<SocketAddr, Bound>,
 }
 
@@ -40,7 +41,7 @@ impl Workers {
     /// Starts `n` worker threads (at least one).
     pub fn start(n: usize) -> io::Result<Self> {
         let (exit, _) = watch::channel(false);
-        let (drain, _) = watch::channel(false);
+        let drain = CancellationToken::new();
         let mut runtimes = Vec::new();
         let mut threads = Vec::new();
         for id in 0..n.max(1) {
@@ -107,7 +108,7 @@ impl Workers {
                 .map(|(socket, rt)| {
                     let shared = shared.clone();
                     let stop = stop.subscribe();
-                    let drain = self.drain.subscribe();
+                    let drain = self.drain.clone();
                     rt.spawn(async move {
                         match TcpListener::from_std(socket) {
                             Ok(listener) => {
@@ -129,7 +130,7 @@ impl Workers {
     /// Stops accepting everywhere, lets in-flight requests finish (up to `timeout`), then stops
     /// the worker threads.
     pub async fn drain(mut self, timeout: Duration) {
-        let _ = self.drain.send(true);
+        self.drain.cancel();
         let mut loops = Vec::new();
         for (_, bound) in self.listeners.drain() {
             let _ = bound.stop.send(true);
@@ -167,7 +168,7 @@ async fn accept_loop(
     shared: Arc<Shared>,
     port: u16,
     mut stop: watch::Receiver<bool>,
-    mut drain: watch::Receiver<bool>,
+    drain: CancellationToken,
 ) {
     // Connections are tracked so that a drain can wait for all of them.
     let connections = tokio_util::task::TaskTracker::new();
@@ -192,8 +193,8 @@ async fn accept_loop(
     }
     drop(listener);
     // Connections outlive a removed listener until the process drains; each shuts itself down
-    // gracefully when the drain flag is set.
-    stopped(&mut drain).await;
+    // gracefully when the drain token is cancelled.
+    drain.cancelled().await;
     connections.close();
     connections.wait().await;
 }
