@@ -97,3 +97,70 @@ fn explain_says_which_rule_matched_and_why_others_did_not() {
     );
     assert!(out.contains("result: direct response 204"), "{out}");
 }
+
+/// `rampart run` as a user starts it: serves, then drains and exits 0 on SIGTERM.
+#[test]
+fn run_serves_and_exits_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let dir = temp_dir();
+    let port = rampart_testkit::free_port();
+    let admin = rampart_testkit::free_port();
+    let file = dir.join("c.yaml");
+    std::fs::write(
+        &file,
+        format!("{}{VS}", G0.replace("${GW_PORT}", &port.to_string())),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "run",
+            "--config",
+            file.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1",
+            "--workers",
+            "2",
+        ])
+        .args(["--admin", &format!("127.0.0.1:{admin}")])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rampart run");
+    // Ready when it logs that the admin server listens (after the listeners are bound).
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    for _ in 0..50 {
+        let mut line = String::new();
+        if log.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.contains("admin listening") {
+            break;
+        }
+    }
+    assert!(seen.contains("admin listening"), "{seen}");
+
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.write_all(b"GET /api HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 204"), "{reply}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let mut rest = String::new();
+    log.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("draining") && rest.contains("drained, exiting"),
+        "{rest}"
+    );
+}
