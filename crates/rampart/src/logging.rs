@@ -19,8 +19,14 @@ pub fn init(json: bool) -> (String, LogControl) {
             )
             .init();
     } else {
+        // Colours only for a terminal: log files and collectors get plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr),
+            )
             .init();
     }
     let control: LogControl = Box::new(move |level: &str| {
