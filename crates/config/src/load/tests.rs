@@ -3,6 +3,8 @@
 
 use super::*;
 
+mod diagnostics;
+
 const G0_B0: &str = r#"apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: edge, namespace: default}

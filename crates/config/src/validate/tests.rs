@@ -3,9 +3,13 @@
 
 use crate::{load_str, Diagnostic, Severity};
 
+mod common;
 mod destination_rule;
 mod gateway;
+mod http_policy;
+mod http_route;
 mod service_entry;
+mod traffic_policy;
 mod virtual_service;
 
 /// A document of `kind` whose spec body (indented two spaces) starts at line 5.

@@ -227,8 +227,8 @@ fn pool(c: C<'_, '_>, at: &str, cp: &ConnectionPoolSettings) {
         c.duration(&f("connectTimeout"), &t.connect_timeout);
         c.duration(&f("maxConnectionDuration"), &t.max_connection_duration);
         if let Some(idle) = &t.idle_timeout {
-            // `0s` disables the idle timeout.
-            let zero = crate::duration::parse_duration(idle).is_ok_and(|d| d.as_millis() == 0);
+            // `0s` disables the idle timeout; anything else (e.g. `0.5ms`) must be a valid duration.
+            let zero = crate::duration::parse_duration(idle).is_ok_and(|d| d.is_zero());
             if !zero {
                 c.duration(&f("idleTimeout"), &t.idle_timeout);
             }

@@ -263,7 +263,8 @@ pub(super) fn destination<T>(c: &mut Check<'_, T>, at: &str, d: &Destination) {
     } else {
         c.check(&hp, wildcard_domain(&d.host));
     }
-    if let Some(s) = &d.subset {
+    // proto3: an empty subset is unset (Istio checks only `Subset != ""`).
+    if let Some(s) = d.subset.as_deref().filter(|s| !s.is_empty()) {
         c.check(&format!("{at}.subset"), subset_name(s));
     }
     if let Some(p) = &d.port {

@@ -292,3 +292,103 @@ fn invalid_tls_mode_enum() {
         "unknown variant `SIMPEL`, did you mean `SIMPLE`?",
     );
 }
+
+#[test]
+fn server_names_unique() {
+    let t = gw("  servers:\n  - name: s\n    port: {number: 80, name: a, protocol: HTTP}\n    hosts: [\"*\"]\n  - name: s\n    port: {number: 81, name: b, protocol: HTTP}\n    hosts: [\"*\"]\n");
+    expect(
+        &t,
+        9,
+        "spec.servers[1].name",
+        "server names must be unique: duplicate name s",
+    );
+}
+
+#[test]
+fn host_entry_rules() {
+    for (host, msg) in [
+        (
+            "/a.example.com",
+            "config namespace and dnsName in host entry cannot be empty",
+        ),
+        (
+            "a.b_c.com",
+            "domain name \"b_c.com\" invalid (label \"b_c\" invalid)",
+        ),
+    ] {
+        let t = gw(&format!("  servers:\n  - port: {{number: 80, name: http, protocol: HTTP}}\n    hosts: [{host:?}]\n"));
+        expect(&t, 7, "spec.servers[0].hosts[0]", msg);
+    }
+}
+
+#[test]
+fn unix_bind_address_rules() {
+    for (bind, msg) in [
+        ("unix://", "unix address must not be empty"),
+        ("unix://rel", "rel is not an absolute path to a file"),
+    ] {
+        let t = gw(&format!("  servers:\n  - port: {{number: 0, name: http, protocol: HTTP}}\n    bind: {bind:?}\n    hosts: [\"*\"]\n"));
+        expect(&t, 7, "spec.servers[0].bind", msg);
+    }
+}
+
+#[test]
+fn istio_mutual_rejects_each_cert_source() {
+    for (setting, field, what) in [
+        ("privateKey: k", "privateKey", "private key"),
+        ("caCertificates: ca", "caCertificates", "CA bundle"),
+        (
+            "tlsCertificates: [{serverCertificate: a, privateKey: b}]",
+            "tlsCertificates",
+            "tlsCertificates",
+        ),
+        ("credentialNames: [a]", "credentialNames", "credentialNames"),
+    ] {
+        let t = tls(&format!("      mode: ISTIO_MUTUAL\n      {setting}\n"));
+        expect(
+            &t,
+            10,
+            &format!("spec.servers[0].tls.{field}"),
+            &format!("ISTIO_MUTUAL TLS cannot have associated {what}"),
+        );
+    }
+}
+
+#[test]
+fn auto_passthrough_with_certs_warns() {
+    let t = tls("      mode: AUTO_PASSTHROUGH\n      credentialName: x\n");
+    expect_warn(
+        &t,
+        9,
+        "spec.servers[0].tls.mode",
+        "AUTO_PASSTHROUGH mode does not use certificates, they will be ignored",
+    );
+}
+
+#[test]
+fn at_most_two_credential_names() {
+    let t = tls("      mode: SIMPLE\n      credentialNames: [a, b, c]\n");
+    expect(
+        &t,
+        10,
+        "spec.servers[0].tls.credentialNames",
+        "at most 2 credentialNames may be specified",
+    );
+}
+
+#[test]
+fn tls_certificate_entries_need_cert_and_key() {
+    let base = "      mode: MUTUAL\n      caCertificates: ca\n      tlsCertificates:\n";
+    expect(
+        &tls(&format!("{base}      - {{serverCertificate: a}}\n")),
+        12,
+        "spec.servers[0].tls.tlsCertificates[0]",
+        "MUTUAL TLS requires a private key",
+    );
+    expect(
+        &tls(&format!("{base}      - {{privateKey: b}}\n")),
+        12,
+        "spec.servers[0].tls.tlsCertificates[0]",
+        "MUTUAL TLS requires a server certificate",
+    );
+}

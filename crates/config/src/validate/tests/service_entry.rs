@@ -253,3 +253,92 @@ fn workload_entry_rules() {
     );
     clean(&we("  address: 10.0.0.1\n  ports: {http: 8080}\n  labels: {app: x, version: v1}\n  locality: us/east/a\n  weight: 3\n  serviceAccount: sa\n"));
 }
+
+#[test]
+fn workload_selector_warnings_and_keys() {
+    expect_warn(
+        &se("  hosts: [a.example.com]\n  resolution: STATIC\n  workloadSelector: {}\n"),
+        7,
+        "spec.workloadSelector",
+        "service entry: workload selector specified without labels, will be applied to all services in namespace",
+    );
+    expect_warn(
+        &se("  hosts: [a.example.com]\n  workloadSelector: {labels: {app: x}}\n"),
+        6,
+        "spec.workloadSelector",
+        "workloadSelector should not be set when resolution mode is NONE",
+    );
+    expect(
+        &se("  hosts: [a.example.com]\n  resolution: STATIC\n  workloadSelector: {labels: {\"\": x}}\n"),
+        7,
+        "spec.workloadSelector.labels[\"\"]",
+        "empty key is not supported in selector",
+    );
+}
+
+#[test]
+fn host_must_be_a_domain() {
+    expect(
+        &se("  hosts: [\"bad host\"]\n"),
+        5,
+        "spec.hosts[0]",
+        "domain name \"bad host\" invalid (label \"bad host\" invalid)",
+    );
+}
+
+#[test]
+fn dns_endpoint_rules() {
+    let base = "  hosts: [a.example.com]\n  resolution: DNS\n  ports: [{number: 80, name: http, protocol: HTTP}]\n";
+    for (endpoint, path, msg) in [
+        (
+            "{address: a.example.com, labels: {\"a b\": x}}",
+            "spec.endpoints[0].labels[\"a b\"]",
+            "invalid tag key: \"a b\"",
+        ),
+        (
+            "{address: a.example.com, ports: {grpc: 90}}",
+            "spec.endpoints[0].ports.grpc",
+            "endpoint port 90 is not defined by the service entry",
+        ),
+        (
+            "{address: a.example.com, ports: {Bad_Name: 80}}",
+            "spec.endpoints[0].ports.Bad_Name",
+            "invalid port name: Bad_Name, must be a valid DNS-1123 label",
+        ),
+        (
+            "{address: a.example.com, ports: {http: 70000}}",
+            "spec.endpoints[0].ports.http",
+            "port number 70000 must be in the range 1..65535",
+        ),
+    ] {
+        let t = se(&format!("{base}  endpoints: [{endpoint}]\n"));
+        expect(&t, 8, path, msg);
+    }
+}
+
+#[test]
+fn workload_entry_unix_rules() {
+    expect(
+        &we("  address: \"unix://\"\n"),
+        5,
+        "spec.address",
+        "unix address must not be empty",
+    );
+    expect(
+        &we("  address: unix:///sock\n  ports: {http: 80}\n"),
+        6,
+        "spec.ports",
+        "unix endpoint unix:///sock must not include ports",
+    );
+    clean(&we("  address: unix:///sock\n"));
+}
+
+#[test]
+fn cidr_with_invalid_ip() {
+    expect(
+        &se("  hosts: [a.example.com]\n  addresses: [nope/8]\n"),
+        6,
+        "spec.addresses[0]",
+        "nope/8 is not a valid CIDR block",
+    );
+}
