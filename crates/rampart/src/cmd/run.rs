@@ -6,35 +6,60 @@ use crate::gateway::{Gateway, GatewayOptions, ReloadRequest};
 
 /// Starts the gateway and blocks until it has drained after a termination signal.
 pub async fn run(opts: GatewayOptions, drain: Duration) -> anyhow::Result<()> {
+    // Handlers first: a SIGTERM that arrives while the gateway starts must drain it, not kill it.
+    let mut signals = Signals::install()?;
     let gateway = Gateway::start(opts).await?;
     tracing::info!(version = gateway.version(), "serving");
-    wait_for_termination(&gateway).await?;
+    signals.wait_for_termination(&gateway).await;
     gateway.shutdown(drain).await;
     tracing::info!("drained, exiting");
     Ok(())
 }
 
 #[cfg(unix)]
-async fn wait_for_termination(gateway: &Gateway) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let reload = gateway.reload_sender();
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading");
-                let _ = reload.try_send(ReloadRequest::FileChanged);
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Returns on SIGTERM or SIGINT; SIGHUP asks for a reload.
+    async fn wait_for_termination(&mut self, gateway: &Gateway) {
+        let reload = gateway.reload_sender();
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP: reloading");
+                    let _ = reload.try_send(ReloadRequest::FileChanged);
+                }
             }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_termination(_gateway: &Gateway) -> anyhow::Result<()> {
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn wait_for_termination(&mut self, _gateway: &Gateway) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
