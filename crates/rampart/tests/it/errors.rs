@@ -2,22 +2,7 @@
 
 use rampart_testkit::{free_port, Backend};
 
-use crate::support::{service, subsets, TestGateway, G0};
-
-fn vs(route: &str) -> String {
-    format!(
-        "---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: app}}
-spec:
-  hosts: [\"*\"]
-  gateways: [edge]
-  http:
-  - route: [{{destination: {route}}}]
-"
-    )
-}
+use crate::support::{service, subsets, vs_to, TestGateway, G0};
 
 #[tokio::test]
 async fn dead_backend_gets_503_uf_and_missing_subset_503_nc() {
@@ -31,7 +16,7 @@ async fn dead_backend_gets_503_uf_and_missing_subset_503_nc() {
             &[(dead, "v1"), (live.port(), "v2")]
         ),
         subsets("app", "app.default.svc.cluster.local", &["v1", "v2"]),
-        vs("{host: app, subset: v1}")
+        vs_to("{host: app, subset: v1}")
     );
     let gw = TestGateway::start(&yaml).await;
     let r = gw.get("h", "/").send().await.unwrap();
@@ -79,7 +64,7 @@ spec:
   endpoints: [{{address: 127.0.0.1, labels: {{version: v1}}}}]
 {}{}",
         subsets("app", "app.default.svc.cluster.local", &["v2"]),
-        vs("{host: app, subset: v2}")
+        vs_to("{host: app, subset: v2}")
     );
     let gw = TestGateway::start(&yaml).await;
     let r = gw.get("h", "/").send().await.unwrap();
@@ -98,7 +83,7 @@ async fn invalid_startup_config_is_refused_with_file_and_line() {
         format!(
             "{}{}",
             G0.replace("${GW_PORT}", "80"),
-            vs("{host: app, subst: v1}")
+            vs_to("{host: app, subst: v1}")
         ),
     )
     .unwrap();
@@ -130,7 +115,7 @@ spec:
             "app.default.svc.cluster.local",
             &[(hole.addr.port(), "v1")]
         ),
-        vs("{host: app}")
+        vs_to("{host: app}")
     );
     let gw = TestGateway::start(&yaml).await;
     let started = std::time::Instant::now();

@@ -142,3 +142,19 @@ spec:
 {s}"
     )
 }
+
+/// A VirtualService `app` binding every host on `edge` to one destination (inline YAML).
+pub fn vs_to(destination: &str) -> String {
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [\"*\"]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {destination}}}]
+"
+    )
+}

@@ -8,23 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use rampart_testkit::{Backend, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{tally, TestGateway, G0};
-
-/// A VirtualService binding every host on `edge` to one destination.
-fn vs_to(destination: &str) -> String {
-    format!(
-        "---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: app}}
-spec:
-  hosts: [\"*\"]
-  gateways: [edge]
-  http:
-  - route: [{{destination: {destination}}}]
-"
-    )
-}
+use crate::support::{tally, vs_to, TestGateway, G0};
 
 /// A STATIC ServiceEntry `app` with one endpoint per backend, with the given endpoint weights.
 fn weighted_app(endpoints: &[(&Backend, u32)]) -> String {
