@@ -103,3 +103,43 @@ async fn upgrades_are_spliced_both_ways() {
     conn.read_exact(&mut echoed).await.unwrap();
     assert_eq!(&echoed, b"ping");
 }
+
+#[tokio::test]
+async fn large_request_and_response_bodies_stream_through() {
+    let be = Backend::with("big", |r| Reply::new(200, &"x".repeat(r.body.len()))).await;
+    let gw = TestGateway::start(&config(&be, "HTTP")).await;
+    let body = vec![b'a'; 4 << 20];
+    let resp = Request::get(gw.addr, "/upload")
+        .method(http::Method::POST)
+        .host("a")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status.as_u16(), 200);
+    assert_eq!(resp.body.len(), 4 << 20, "the response streamed back whole");
+    assert_eq!(
+        be.requests()[0].body.len(),
+        4 << 20,
+        "the request reached the backend whole"
+    );
+}
+
+#[tokio::test]
+async fn chunked_request_bodies_are_forwarded_chunked() {
+    let be = Backend::start("app").await;
+    let gw = TestGateway::start(&config(&be, "HTTP")).await;
+    let mut conn = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    conn.write_all(
+        b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let seen = &be.requests()[0];
+    assert_eq!(seen.body.as_ref(), b"hello world");
+    assert_eq!(seen.headers["transfer-encoding"], "chunked");
+    assert!(seen.headers.get("content-length").is_none());
+}
