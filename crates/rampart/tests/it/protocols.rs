@@ -143,3 +143,81 @@ async fn chunked_request_bodies_are_forwarded_chunked() {
     assert_eq!(seen.headers["transfer-encoding"], "chunked");
     assert!(seen.headers.get("content-length").is_none());
 }
+
+/// An upstream that answers at once and echoes the request body while still reading it.
+async fn duplex_echo() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut head = Vec::new();
+                let body_start = loop {
+                    let n = sock.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                    if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break end + 4;
+                    }
+                };
+                let text = String::from_utf8_lossy(&head[..body_start]).to_ascii_lowercase();
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
+                sock.write_all(reply.as_bytes()).await.unwrap();
+                let mut echoed = head.len() - body_start;
+                sock.write_all(&head[body_start..]).await.unwrap();
+                while echoed < len {
+                    let n = sock.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    sock.write_all(&buf[..n]).await.unwrap();
+                    echoed += n;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_full_duplex_upstream_does_not_deadlock_a_large_upload() {
+    let echo = duplex_echo().await;
+    let yaml = format!(
+        "{G0}---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: echo}}
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
+{}",
+        echo.port(),
+        crate::support::vs_to("{host: echo.default.svc.cluster.local}")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let body = vec![b'z'; 32 << 20];
+    let send = Request::get(gw.addr, "/echo")
+        .method(http::Method::POST)
+        .host("a")
+        .body(body)
+        .send();
+    // Bounded: a deadlock fails the test instead of hanging it.
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(60), send)
+        .await
+        .expect("no deadlock")
+        .unwrap();
+    assert_eq!(resp.status.as_u16(), 200);
+    assert_eq!(resp.body.len(), 32 << 20);
+}

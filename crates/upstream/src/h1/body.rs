@@ -1,21 +1,86 @@
 //! The response body of an HTTP/1.1 exchange, streamed from the connection; the connection
 //! returns to its idle queue when the body ends cleanly.
 
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
+use tokio::io::AsyncRead;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 use super::decode::{step, BodyKind, Step};
 use super::{H1Conn, IdleQueue, READ_CHUNK};
 use crate::error::Error;
 
-/// A response body read from an [`H1Conn`].
+/// How the body reaches its connection.
+#[derive(Debug)]
+pub(super) enum Link {
+    /// The request was fully written; the connection is whole.
+    Whole(H1Conn),
+    /// A streamed request body is still being written by `writer`, beside this reader.
+    Split {
+        read: OwnedReadHalf,
+        writer: JoinHandle<std::io::Result<OwnedWriteHalf>>,
+        read_buf: BytesMut,
+        requests: u32,
+    },
+}
+
+impl Link {
+    fn read_buf(&mut self) -> &mut BytesMut {
+        match self {
+            Link::Whole(conn) => &mut conn.read_buf,
+            Link::Split { read_buf, .. } => read_buf,
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        match self {
+            Link::Whole(conn) => poll_read(&mut conn.stream, &mut conn.read_buf, cx),
+            Link::Split { read, read_buf, .. } => poll_read(read, read_buf, cx),
+        }
+    }
+
+    /// The whole connection again, if the request body has been written completely.
+    fn into_conn(self) -> Option<H1Conn> {
+        match self {
+            Link::Whole(conn) => Some(conn),
+            Link::Split {
+                read,
+                mut writer,
+                read_buf,
+                requests,
+            } => {
+                // The writer has almost always finished by the end of the response; if not,
+                // the connection is not reused (nothing waits for it).
+                let mut cx = Context::from_waker(Waker::noop());
+                match Pin::new(&mut writer).poll(&mut cx) {
+                    Poll::Ready(Ok(Ok(write))) => {
+                        let stream = read.reunite(write).ok()?;
+                        Some(H1Conn {
+                            stream,
+                            read_buf,
+                            requests,
+                        })
+                    }
+                    _ => {
+                        writer.abort();
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A response body read from an upstream HTTP/1.1 connection.
 #[derive(Debug)]
 pub struct H1Body {
-    conn: Option<H1Conn>,
+    link: Option<Link>,
     kind: BodyKind,
     keep_alive: bool,
     idle: IdleQueue,
@@ -31,9 +96,9 @@ pub struct UpgradedConn {
 }
 
 impl H1Body {
-    pub(super) fn new(conn: H1Conn, kind: BodyKind, keep_alive: bool, idle: IdleQueue) -> Self {
+    pub(super) fn new(link: Link, kind: BodyKind, keep_alive: bool, idle: IdleQueue) -> Self {
         let mut body = Self {
-            conn: Some(conn),
+            link: Some(link),
             kind,
             keep_alive,
             idle,
@@ -51,17 +116,24 @@ impl H1Body {
             return None;
         }
         self.kind = BodyKind::Done;
-        self.conn.take().map(|c| UpgradedConn {
-            stream: c.stream,
-            leftover: c.read_buf.freeze(),
-        })
+        match self.link.take()?.into_conn() {
+            Some(c) => Some(UpgradedConn {
+                stream: c.stream,
+                leftover: c.read_buf.freeze(),
+            }),
+            None => None,
+        }
     }
 
     /// Gives the connection back when it can carry another request.
     fn release(&mut self) {
-        if let Some(mut conn) = self.conn.take() {
+        let Some(link) = self.link.take() else { return };
+        if !self.keep_alive {
+            return;
+        }
+        if let Some(mut conn) = link.into_conn() {
             conn.requests += 1;
-            if self.keep_alive && conn.read_buf.is_empty() {
+            if conn.read_buf.is_empty() {
                 let _ = self.idle.push(conn);
             }
         }
@@ -78,10 +150,10 @@ impl Body for H1Body {
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         loop {
-            let Some(conn) = this.conn.as_mut() else {
+            let Some(link) = this.link.as_mut() else {
                 return Poll::Ready(None);
             };
-            match step(&mut this.kind, &mut conn.read_buf) {
+            match step(&mut this.kind, link.read_buf()) {
                 Ok(Step::Frame(frame)) => {
                     if this.kind == BodyKind::Done {
                         this.release();
@@ -96,25 +168,24 @@ impl Body for H1Body {
                 }
                 Ok(Step::NeedMore) => {}
                 Err(err) => {
-                    this.conn = None;
+                    this.link = None;
                     return Poll::Ready(Some(Err(err)));
                 }
             }
-            match ready!(poll_read(&mut conn.stream, &mut conn.read_buf, cx)) {
+            match ready!(link.poll_read(cx)) {
                 Ok(0) if this.kind == BodyKind::UntilClose => {
                     this.kind = BodyKind::Done;
-                    this.conn = None;
+                    this.link = None;
                     return Poll::Ready(None);
                 }
                 Ok(0) => {
-                    this.conn = None;
-                    return Poll::Ready(Some(Err(Error::Reset(
-                        "upstream closed the connection mid-body".into(),
-                    ))));
+                    this.link = None;
+                    let err = Error::Reset("upstream closed the connection mid-body".into());
+                    return Poll::Ready(Some(Err(err)));
                 }
                 Ok(_) => {}
                 Err(err) => {
-                    this.conn = None;
+                    this.link = None;
                     return Poll::Ready(Some(Err(Error::Reset(err.into()))));
                 }
             }
@@ -134,8 +205,8 @@ impl Body for H1Body {
     }
 }
 
-fn poll_read(
-    stream: &mut TcpStream,
+fn poll_read<R: AsyncRead + Unpin>(
+    stream: &mut R,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
 ) -> Poll<std::io::Result<usize>> {

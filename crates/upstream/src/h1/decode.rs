@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Version};
 use hyper::body::Frame;
-use tokio::net::TcpStream;
+use tokio::io::AsyncRead;
 
 use super::{MAX_HEAD, READ_CHUNK};
 use crate::error::Error;
@@ -67,7 +67,10 @@ pub struct HeadError {
 }
 
 /// Reads more bytes into `buf`; 0 means the peer closed.
-pub async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+pub async fn read_more<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }
@@ -76,8 +79,8 @@ pub async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::R
 
 /// Reads until a final (non-1xx) response head is complete; informational responses are
 /// skipped. Leaves any body bytes already received in `buf`.
-pub async fn read_head(
-    stream: &mut TcpStream,
+pub async fn read_head<R: AsyncRead + Unpin>(
+    stream: &mut R,
     buf: &mut BytesMut,
     head_request: bool,
 ) -> Result<(Response<()>, Framing), HeadError> {

@@ -90,6 +90,36 @@ impl H1Conn {
         if let RequestBody::Full(Some(bytes)) = &body {
             head.extend_from_slice(bytes);
         }
+        let head_only = parts.method == http::Method::HEAD;
+        if has_body && matches!(body, RequestBody::Incoming(_)) {
+            // A streamed body is written beside the response reader, so an upstream that
+            // answers while still reading (full-duplex echo, an early 413) neither deadlocks
+            // against us nor loses its answer.
+            let (mut read, mut write) = self.stream.into_split();
+            let writer = tokio::spawn(async move {
+                write.write_all(&head).await?;
+                send_body(&mut write, &mut body, chunked).await?;
+                Ok::<_, std::io::Error>(write)
+            });
+            return match decode::read_head(&mut read, &mut self.read_buf, head_only).await {
+                Ok((response, framing)) => {
+                    let link = body::Link::Split {
+                        read,
+                        writer,
+                        read_buf: self.read_buf,
+                        requests: self.requests,
+                    };
+                    Ok(response.map(|()| H1Body::new(link, framing.body, framing.reusable, idle)))
+                }
+                Err(err) => {
+                    writer.abort();
+                    Err(Failure {
+                        error: err.error,
+                        unsent: None,
+                    })
+                }
+            };
+        }
         let write = async {
             self.stream.write_all(&head).await?;
             if let RequestBody::Incoming(_) = body {
@@ -107,11 +137,11 @@ impl H1Conn {
                 unsent,
             });
         }
-        let head_only = parts.method == http::Method::HEAD;
         match decode::read_head(&mut self.stream, &mut self.read_buf, head_only).await {
             Ok((response, framing)) => {
                 let keep_alive = framing.reusable;
-                Ok(response.map(|()| H1Body::new(self, framing.body, keep_alive, idle)))
+                Ok(response
+                    .map(|()| H1Body::new(body::Link::Whole(self), framing.body, keep_alive, idle)))
             }
             Err(decode::HeadError {
                 error,
@@ -126,8 +156,8 @@ impl H1Conn {
 }
 
 /// Streams the client's body upstream: raw bytes after a `content-length`, chunks otherwise.
-async fn send_body(
-    stream: &mut TcpStream,
+async fn send_body<W: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut W,
     body: &mut RequestBody,
     chunked: bool,
 ) -> std::io::Result<()> {
