@@ -17,7 +17,7 @@ use rampart_model::{
     UpstreamProtocol,
 };
 
-use crate::hosts::{covered_by, resolve_short};
+use crate::hosts::{covered_by, exported_to, resolve_short};
 use crate::services::Registry;
 
 /// Envoy's (and Istio's mesh) default connect timeout.
@@ -39,15 +39,18 @@ pub struct Resolved {
 pub struct Builder<'a> {
     set: &'a ConfigSet,
     services: &'a Registry<'a>,
+    /// The proxy's namespace: DestinationRules must be exported to it.
+    viewer_ns: &'a str,
     specs: Vec<ClusterSpec>,
     ids: HashMap<ClusterKey, ClusterId>,
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(set: &'a ConfigSet, services: &'a Registry<'a>) -> Self {
+    pub fn new(set: &'a ConfigSet, services: &'a Registry<'a>, viewer_ns: &'a str) -> Self {
         Self {
             set,
             services,
+            viewer_ns,
             specs: Vec::new(),
             ids: HashMap::new(),
         }
@@ -69,11 +72,14 @@ impl<'a> Builder<'a> {
             subset: subset.clone(),
         };
         let Some(se) = self.services.find(&host) else {
-            diags.push(vs.diag(
-                Severity::Warning,
-                &format!("{path}.host"),
-                format!("no ServiceEntry declares host {host}; requests to it get 503 (NC)"),
-            ));
+            let why = match self.services.hidden(&host) {
+                Some(se) => format!(
+                    "ServiceEntry {}/{} declares host {host} but its exportTo does not include namespace {}; requests to it get 503 (NC)",
+                    se.meta.namespace, se.meta.name, self.viewer_ns
+                ),
+                None => format!("no ServiceEntry declares host {host}; requests to it get 503 (NC)"),
+            };
+            diags.push(vs.diag(Severity::Warning, &format!("{path}.host"), why));
             return resolved;
         };
         let port = match (
@@ -166,12 +172,20 @@ impl<'a> Builder<'a> {
         let rules = &self.set.destination_rules;
         let named =
             |dr: &Resource<DestinationRule>| resolve_short(&dr.spec.host, &dr.meta.namespace);
-        rules.iter().find(|dr| named(dr) == host).or_else(|| {
-            rules
-                .iter()
-                .filter(|dr| covered_by(host, &named(dr)))
-                .max_by_key(|dr| named(dr).len())
-        })
+        let visible = |dr: &&Resource<DestinationRule>| {
+            exported_to(&dr.spec.export_to, &dr.meta.namespace, self.viewer_ns)
+        };
+        rules
+            .iter()
+            .filter(visible)
+            .find(|dr| named(dr) == host)
+            .or_else(|| {
+                rules
+                    .iter()
+                    .filter(visible)
+                    .filter(|dr| covered_by(host, &named(dr)))
+                    .max_by_key(|dr| named(dr).len())
+            })
     }
 
     fn endpoints(&self, se: &Resource<ServiceEntry>, port: u32) -> Vec<EndpointSpec> {

@@ -73,6 +73,15 @@ impl ServerHost {
     }
 }
 
+/// Whether a resource in `own_ns` with this `exportTo` is visible from `viewer_ns` (empty or
+/// `*`: everywhere; `.`: its own namespace; `~`: nowhere; otherwise the listed namespaces).
+pub fn exported_to(export_to: &[String], own_ns: &str, viewer_ns: &str) -> bool {
+    export_to.is_empty()
+        || export_to
+            .iter()
+            .any(|e| e == "*" || e == viewer_ns || (e == "." && own_ns == viewer_ns))
+}
+
 /// `ns/name` of a gateway reference in a VirtualService (bare names are in the VS's namespace;
 /// the legacy `name.namespace` form is accepted too).
 pub fn gateway_ref(reference: &str, vs_namespace: &str) -> String {

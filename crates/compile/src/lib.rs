@@ -68,8 +68,8 @@ pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
     let mut diags = Vec::new();
     unsupported::check(set, &mut diags);
     limits::check(set, &mut diags);
-    let services = services::Registry::build(set, &mut diags);
-    let mut clusters = clusters::Builder::new(set, &services);
+    let services = services::Registry::build(set, &me.namespace, &mut diags);
+    let mut clusters = clusters::Builder::new(set, &services, &me.namespace);
     let mut stats = stats::StatTable::new();
     let listeners = gateways::build(set, me, &mut clusters, &mut stats, &mut diags);
     let clusters = clusters.finish(&mut diags);

@@ -330,3 +330,65 @@ spec:
         );
     }
 }
+
+/// ServiceEntry and DestinationRule `exportTo` decide what the proxy (namespace istio-system)
+/// may use, as in Istio.
+#[test]
+fn export_to_hides_service_entries_and_destination_rules_from_the_proxy() {
+    let vs = "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  gateways: [edge]
+  http:
+  - route: [{destination: {host: reviews, subset: v1}}]
+";
+    let hidden_se = format!(
+        "{}{vs}",
+        BASE.replace(
+            "  location: MESH_INTERNAL",
+            "  exportTo: [\".\"]\n  location: MESH_INTERNAL"
+        )
+    );
+    let c = compile_yaml(&hidden_se);
+    assert!(
+        c.snapshot.clusters.is_empty(),
+        "a ServiceEntry exported only to default is not usable"
+    );
+    assert!(
+        c.diagnostics.iter().any(|d| d
+            .message
+            .contains("exportTo does not include namespace istio-system")),
+        "{:?}",
+        c.diagnostics
+    );
+    let exported = format!(
+        "{}{vs}",
+        BASE.replace(
+            "  location: MESH_INTERNAL",
+            "  exportTo: [istio-system]\n  location: MESH_INTERNAL"
+        )
+    );
+    assert_eq!(compile_yaml(&exported).snapshot.clusters.len(), 1);
+    let hidden_dr = format!(
+        "{}{vs}",
+        BASE.replace(
+            "  host: reviews\n  subsets:",
+            "  host: reviews\n  exportTo: [\".\"]\n  subsets:"
+        )
+    );
+    let c = compile_yaml(&hidden_dr);
+    assert!(
+        c.snapshot.clusters.is_empty(),
+        "the subset's DestinationRule is not visible"
+    );
+    assert!(
+        c.diagnostics
+            .iter()
+            .any(|d| d.path.ends_with("destination.subset")),
+        "{:?}",
+        c.diagnostics
+    );
+}
