@@ -9,11 +9,6 @@ use rampart::cmd::{self, parse_labels};
 use rampart::gateway::GatewayOptions;
 use rampart_compile::ProxyIdentity;
 
-/// mimalloc: per-request allocations on worker threads are cheaper than with glibc's arenas,
-/// which also grew and shrank their heaps with mprotect under load (measured with strace).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "rampart",
