@@ -1,7 +1,7 @@
 //! Proxy headers: hop-by-hop stripping, `x-forwarded-*`, `x-request-id`,
 //! `x-envoy-upstream-service-time`.
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 
 /// `x-request-id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -30,13 +30,16 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// Hop-by-hop headers a proxy never forwards as they are, with their bit in a presence mask.
-const HOP_BY_HOP: [(HeaderName, u8); 6] = [
+const HOP_BY_HOP: [(HeaderName, u8); 7] = [
     (header::CONNECTION, 1),
     (header::TRANSFER_ENCODING, 2),
     (header::TE, 4),
     (header::UPGRADE, 8),
     (KEEP_ALIVE, 16),
     (PROXY_CONNECTION, 32),
+    // Not hop-by-hop by the RFC, but the gateway answers `Expect: 100-continue` itself
+    // (hyper does, when the body is read), so it is never forwarded.
+    (header::EXPECT, 64),
 ];
 
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), and those that `Connection` names. An upgrade
@@ -94,29 +97,42 @@ pub fn set_forwarded(
     scheme: &'static str,
     trusted_hops: u32,
 ) {
-    let xff = match headers.get(&X_FORWARDED_FOR) {
-        Some(existing) if !existing.is_empty() => {
+    // Entry API: one hash per header instead of a lookup and an insert.
+    match headers.entry(X_FORWARDED_FOR) {
+        Entry::Occupied(mut e) if !e.get().is_empty() => {
+            let existing = e.get();
             let mut joined = Vec::with_capacity(existing.len() + 1 + peer.len());
             joined.extend_from_slice(existing.as_bytes());
             joined.push(b',');
             joined.extend_from_slice(peer.as_bytes());
-            HeaderValue::from_bytes(&joined).ok()
+            if let Ok(v) = HeaderValue::from_bytes(&joined) {
+                e.insert(v);
+            }
         }
-        _ => Some(peer.clone()),
-    };
-    if let Some(v) = xff {
-        headers.insert(X_FORWARDED_FOR, v);
+        Entry::Occupied(mut e) => {
+            e.insert(peer.clone());
+        }
+        Entry::Vacant(e) => {
+            e.insert(peer.clone());
+        }
     }
-    if trusted_hops == 0 || !headers.contains_key(&X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
+    let proto = HeaderValue::from_static(scheme);
+    match headers.entry(X_FORWARDED_PROTO) {
+        Entry::Occupied(mut e) if trusted_hops == 0 => {
+            e.insert(proto);
+        }
+        Entry::Occupied(_) => {}
+        Entry::Vacant(e) => {
+            e.insert(proto);
+        }
     }
 }
 
 /// Ensures an `x-request-id`, generating a random UUIDv4 when the client sent none.
 pub fn ensure_request_id(headers: &mut HeaderMap) {
-    if !headers.contains_key(&X_REQUEST_ID) {
-        headers.insert(X_REQUEST_ID, generate_request_id());
-    }
+    headers
+        .entry(X_REQUEST_ID)
+        .or_insert_with(generate_request_id);
 }
 
 fn generate_request_id() -> HeaderValue {
@@ -155,7 +171,12 @@ mod tests {
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-kept", HeaderValue::from_static("1"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         strip_hop_by_hop(&mut h, false);
+        assert!(
+            h.get(header::EXPECT).is_none(),
+            "the gateway answers Expect itself"
+        );
         assert!(h.get("x-secret").is_none() && h.get("keep-alive").is_none());
         assert!(h.get(header::CONNECTION).is_none());
         assert_eq!(h.get("x-kept").unwrap(), "1");

@@ -196,8 +196,6 @@ fn upstream_request(
     let (mut parts, body) = req.into_parts();
     let h = &mut parts.headers;
     headers::strip_hop_by_hop(h, upgrade);
-    // The gateway answers `Expect: 100-continue` itself (hyper does when the body is read).
-    h.remove(http::header::EXPECT);
     if !h.contains_key(HOST) {
         // HTTP/2 clients send `:authority`; HTTP/1.1 upstreams need `Host`.
         if let Some(v) = parts
