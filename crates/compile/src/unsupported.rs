@@ -245,12 +245,12 @@ fn policy_parts<T>(
             .as_ref()
             .and_then(|h| h.http_cookie.as_ref())
         {
-            if cookie.ttl.is_some() || !cookie.attributes.is_empty() {
+            if !cookie.attributes.is_empty() {
                 reject(
                     res,
                     diags,
-                    &format!("{lp}.consistentHash.httpCookie.ttl"),
-                    "generating hash cookies (ttl, attributes)",
+                    &format!("{lp}.consistentHash.httpCookie.attributes"),
+                    "cookie attributes",
                 );
             }
         }

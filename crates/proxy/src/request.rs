@@ -151,9 +151,10 @@ async fn proxy(
         .and_then(|id| active.clusters.get(id.0 as usize))
         .ok_or(Error::NoCluster)?;
     let (upstream_req, downstream_upgrade) = upstream_request(req, cx, route, matched, dest);
+    let hashed = forward::request_hash(&cluster.state().spec.lb, &upstream_req, cx.peer.ip());
     let target = Target {
         cluster,
-        peer: cx.peer.ip(),
+        hash: hashed.hash,
     };
     let sent_at = Instant::now();
     let call = forward::send(&target, upstream_req, flags);
@@ -178,6 +179,9 @@ async fn proxy(
         headers::X_ENVOY_UPSTREAM_SERVICE_TIME,
         HeaderValue::from(upstream_ms),
     );
+    if let Some(cookie) = hashed.set_cookie {
+        parts.headers.append(http::header::SET_COOKIE, cookie);
+    }
     route.response_headers.apply(&mut parts.headers);
     dest.response_headers.apply(&mut parts.headers);
     Ok(Response::from_parts(parts, ResponseBody::Upstream(body)))

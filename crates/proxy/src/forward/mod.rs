@@ -6,7 +6,6 @@
 
 mod hash;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use rampart_upstream::{Cluster, Endpoint, PooledBody, RequestBody};
 
 use crate::error::Error;
 
-pub use hash::request_hash;
+pub use hash::{request_hash, RequestHash};
 
 /// Istio's default retry policy: two retries on `connect-failure` (and on a pooled connection
 /// that closed before the request went out, which Envoy does not count at all).
@@ -31,8 +30,8 @@ const HOST_SELECTION_ATTEMPTS: usize = 5;
 pub struct Target<'a> {
     /// The route's cluster.
     pub cluster: &'a Arc<Cluster>,
-    /// Client address (for `useSourceIp` hashing).
-    pub peer: IpAddr,
+    /// The request's consistent-hash key, if the cluster balances by one.
+    pub hash: Option<u64>,
 }
 
 /// Sends `req` to an endpoint of the cluster; connect failures are retried on another endpoint
@@ -44,7 +43,7 @@ pub async fn send(
 ) -> Result<Response<PooledBody>, Error> {
     let cluster = target.cluster;
     let state = cluster.state();
-    let hash = request_hash(&state.spec.lb, &req, target.peer);
+    let hash = target.hash;
     let mut tried: Vec<Arc<Endpoint>> = Vec::new();
     let mut retries_left = DEFAULT_RETRIES;
     let mut backoff = BACKOFF_BASE;

@@ -688,3 +688,46 @@ spec:
         assert!(answers.len() < 10_000, "the new endpoint never took over");
     }
 }
+
+#[tokio::test]
+async fn consistent_hash_on_a_cookie_is_sticky_and_generated_with_a_ttl() {
+    let (_backends, gw) = three_behind(
+        "{loadBalancer: {consistentHash: {httpCookie: {name: affinity, path: /, ttl: 60s}}}}",
+    )
+    .await;
+    assert_sticky_and_spread(|user| {
+        gw.get("h", "/")
+            .header("cookie", &format!("a=1; affinity={user}"))
+    })
+    .await;
+
+    // No cookie: the gateway makes one up (Envoy's generated affinity cookie) and the client's
+    // next requests, carrying it, stay on the endpoint the first one reached.
+    let first = gw.get("h", "/").send().await.unwrap();
+    let set_cookie = first.header("set-cookie").to_string();
+    assert!(set_cookie.starts_with("affinity="), "{set_cookie}");
+    assert!(
+        set_cookie.contains("Max-Age=60")
+            && set_cookie.contains("Path=/")
+            && set_cookie.contains("HttpOnly"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    for _ in 0..10 {
+        let again = gw
+            .get("h", "/")
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            again.body, first.body,
+            "the generated cookie pins the endpoint"
+        );
+        assert_eq!(
+            again.header("set-cookie"),
+            "",
+            "no new cookie once the client has one"
+        );
+    }
+}
