@@ -9,7 +9,7 @@ use http::header::HOST;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use rampart_model::route::{
-    Action, PathRewrite, RedirectPort, RequestView, Route, VirtualHost, WeightedDestination,
+    Action, PathRewrite, RedirectPort, RequestView, Route, WeightedDestination,
 };
 use rampart_telemetry::{ResponseFlag, ResponseFlags};
 use rampart_upstream::RequestBody;
@@ -125,7 +125,7 @@ async fn dispatch(
         }
         Action::Forward(fwd) => {
             let dest = fwd.pick(fastrand::u32(..fwd.total_weight));
-            let resp = match proxy(req, cx, active, vhost, route, matched, dest, flags).await {
+            let resp = match proxy(req, cx, active, route, matched, dest, flags).await {
                 Ok(resp) => resp,
                 Err(err) => local_error(&err, flags),
             };
@@ -135,12 +135,10 @@ async fn dispatch(
 }
 
 /// Forwards to the chosen destination and shapes the response.
-#[allow(clippy::too_many_arguments)]
 async fn proxy(
     req: Request<Incoming>,
     cx: &ConnCx,
     active: &Active,
-    _vhost: &VirtualHost,
     route: &Route,
     matched: Option<usize>,
     dest: &WeightedDestination,

@@ -3,30 +3,13 @@
 use rampart_testkit::{Backend, Reply, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{TestGateway, G0};
+use crate::support::{app_service, vs_to, TestGateway, G0};
 
 fn config(be: &Backend, protocol: &str) -> String {
     format!(
-        "{G0}---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: app}}
-spec:
-  hosts: [app.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 80, name: main, protocol: {protocol}}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{main: {}}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: app}}
-spec:
-  hosts: [\"*\"]
-  gateways: [edge]
-  http:
-  - route: [{{destination: {{host: app}}}}]
-",
-        be.port()
+        "{G0}{}{}",
+        app_service(be.port(), protocol),
+        vs_to("{host: app}")
     )
 }
 
@@ -193,18 +176,9 @@ async fn duplex_echo() -> std::net::SocketAddr {
 async fn a_full_duplex_upstream_does_not_deadlock_a_large_upload() {
     let echo = duplex_echo().await;
     let yaml = format!(
-        "{G0}---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: echo}}
-spec:
-  hosts: [echo.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
-{}",
-        echo.port(),
-        crate::support::vs_to("{host: echo.default.svc.cluster.local}")
+        "{G0}{}{}",
+        app_service(echo.port(), "HTTP"),
+        vs_to("{host: app}")
     );
     let gw = TestGateway::start(&yaml).await;
     let body = vec![b'z'; 32 << 20];

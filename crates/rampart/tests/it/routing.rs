@@ -2,22 +2,12 @@
 
 use rampart_testkit::{Backend, Request};
 
-use crate::support::{TestGateway, G0};
+use crate::support::{app_service, TestGateway, G0};
 
 /// G0 + an `app` ServiceEntry on `backend` + one VirtualService with these `http` rules.
 fn app(backend: &Backend, rules: &str) -> String {
     format!(
-        "{G0}---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: app}}
-spec:
-  hosts: [app.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
----
+        "{G0}{}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: app}}
@@ -26,7 +16,7 @@ spec:
   gateways: [edge]
   http:
 {rules}",
-        backend.port()
+        app_service(backend.port(), "HTTP")
     )
 }
 

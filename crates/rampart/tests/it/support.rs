@@ -158,3 +158,21 @@ spec:
 "
     )
 }
+
+/// A STATIC ServiceEntry `app` (`app.default.svc.cluster.local`, port 80 speaking `protocol`)
+/// with one endpoint on 127.0.0.1:`port`.
+pub fn app_service(port: u16, protocol: &str) -> String {
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: app}}
+spec:
+  hosts: [app.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: main, protocol: {protocol}}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{main: {port}}}}}]
+"
+    )
+}
