@@ -23,6 +23,7 @@ pub fn text(state: &AdminState) -> String {
             "{name}::no_healthy_upstream::{}",
             c.no_healthy_upstream.load(Ordering::Relaxed)
         );
+        crate::load::text(&mut out, &name, &c);
         for ep in &st.endpoints {
             let p = format!("{name}::{}", ep.address);
             let _ = writeln!(out, "{p}::weight::{}", ep.weight);
@@ -64,6 +65,7 @@ pub fn json(state: &AdminState) -> serde_json::Value {
                 "lb": format!("{:?}", st.spec.lb),
                 "protocol": format!("{:?}", st.spec.protocol),
                 "noHealthyUpstream": c.no_healthy_upstream.load(Ordering::Relaxed),
+                "load": crate::load::json(c),
                 "endpoints": st.endpoints.iter().map(|ep| json!({
                     "address": ep.address.to_string(),
                     "weight": ep.weight,

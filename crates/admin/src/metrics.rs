@@ -75,5 +75,6 @@ pub fn prometheus(state: &AdminState) -> String {
             let _ = writeln!(out, "{name}{{cluster_name=\"{}\"}} {value}", c.key);
         }
     }
+    crate::load::prometheus(&mut out, &clusters);
     out
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::HeaderName;
 use rampart_config::networking::{
     ConnectionPoolSettings, Destination, DestinationRule, H2UpgradePolicy, LoadBalancerSettings,
-    Resolution, ServiceEntry, SimpleLb, TrafficPolicy,
+    OutlierDetection, Resolution, RetryBudget, ServiceEntry, SimpleLb, TrafficPolicy,
 };
 use rampart_config::{parse_duration, ConfigSet, Diagnostic, Resource, Severity};
 use rampart_model::{
@@ -18,6 +18,7 @@ use rampart_model::{
 };
 
 use crate::hosts::{covered_by, exported_to, resolve_short};
+use crate::pool_policy;
 use crate::services::Registry;
 
 /// Envoy's (and Istio's mesh) default connect timeout.
@@ -159,6 +160,9 @@ impl<'a> Builder<'a> {
                 .and_then(|d| parse_duration(d).ok())
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             dns_refresh: DNS_REFRESH,
+            pool: pool_policy::pool_settings(policy.pool, policy.retry_budget),
+            outlier: policy.outlier.map(pool_policy::outlier),
+            health_check: None,
         };
         let id = ClusterId(self.specs.len() as u32);
         self.specs.push(spec);
@@ -251,6 +255,8 @@ impl<'a> Builder<'a> {
 struct Policy<'a> {
     lb: Option<&'a LoadBalancerSettings>,
     pool: Option<&'a ConnectionPoolSettings>,
+    outlier: Option<&'a OutlierDetection>,
+    retry_budget: Option<&'a RetryBudget>,
 }
 
 impl<'a> Policy<'a> {
@@ -264,6 +270,8 @@ impl<'a> Policy<'a> {
         let layers = [subset, top];
         let mut lb = None;
         let mut pool = None;
+        let mut outlier = None;
+        let mut retry_budget = None;
         for policy in layers.into_iter().flatten() {
             let port_level = policy
                 .port_level_settings
@@ -272,11 +280,19 @@ impl<'a> Policy<'a> {
             if let Some(pl) = port_level {
                 lb = lb.or(pl.load_balancer.as_ref());
                 pool = pool.or(pl.connection_pool.as_ref());
+                outlier = outlier.or(pl.outlier_detection.as_ref());
             }
             lb = lb.or(policy.load_balancer.as_ref());
             pool = pool.or(policy.connection_pool.as_ref());
+            outlier = outlier.or(policy.outlier_detection.as_ref());
+            retry_budget = retry_budget.or(policy.retry_budget.as_ref());
         }
-        Self { lb, pool }
+        Self {
+            lb,
+            pool,
+            outlier,
+            retry_budget,
+        }
     }
 }
 

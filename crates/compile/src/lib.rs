@@ -14,6 +14,8 @@ mod gateways;
 mod hosts;
 mod limits;
 mod matches;
+mod pool_policy;
+mod resilience;
 mod routes;
 mod services;
 mod stats;

@@ -18,6 +18,7 @@ use rampart_model::route::{
 use crate::clusters::Builder;
 use crate::hosts::gateway_ref;
 use crate::matches::route_match;
+use crate::resilience;
 use crate::stats::StatTable;
 use crate::ProxyIdentity;
 
@@ -189,6 +190,10 @@ fn compile_rule(
     };
     let local_stat = cx.stats.id(&name, "unknown", "unknown");
     let action = action(cx, vs, rule, path, &name)?;
+    let mirrors = match action {
+        Action::Forward(_) => resilience::mirrors(cx, vs, rule, path, &name),
+        _ => Box::default(),
+    };
     let headers = rule.headers.as_ref();
     Some(Route {
         origin: RouteOrigin {
@@ -225,6 +230,9 @@ fn compile_rule(
             .as_deref()
             .and_then(|t| parse_duration(t).ok())
             .filter(|d| !d.is_zero()),
+        retry: resilience::retry_policy(rule.retries.as_ref()),
+        fault: resilience::fault(rule.fault.as_ref()),
+        mirrors,
         stat: local_stat,
     })
 }

@@ -293,15 +293,9 @@ spec:
         )
     };
     let cases: Vec<(String, &str, &str)> = vec![
-        (vs("    retries: {attempts: 3}"), "spec.http[0].retries", "retries:"),
-        (vs("    fault: {abort: {httpStatus: 500, percentage: {value: 100}}}"), "spec.http[0].fault", "fault:"),
-        (vs("    mirror: {host: reviews, subset: v2}"), "spec.http[0].mirror", "mirror:"),
-        (vs("    mirrors: [{destination: {host: reviews, subset: v2}}]"), "spec.http[0].mirrors", "mirrors:"),
-        (vs("    mirrorPercentage: {value: 10}"), "spec.http[0].mirrorPercentage", "mirrorPercentage:"),
         (vs("    headers: {request: {set: {x-ip: \"%DOWNSTREAM_REMOTE_ADDRESS%\"}}}"), "spec.http[0].headers.request", "headers:"),
-        (dr("    outlierDetection: {consecutive5xxErrors: 1}"), "spec.trafficPolicy.outlierDetection", "outlierDetection:"),
-        (dr("    connectionPool: {tcp: {maxConnections: 1}}"), "spec.trafficPolicy.connectionPool.tcp.maxConnections", "connectionPool:"),
-        (dr("    connectionPool: {http: {http1MaxPendingRequests: 1}}"), "spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests", "connectionPool:"),
+        (vs("    corsPolicy: {allowOrigins: [{exact: a.example}]}"), "spec.http[0].corsPolicy", "corsPolicy:"),
+        (dr("    connectionPool: {http: {useClientProtocol: true}}"), "spec.trafficPolicy.connectionPool.http.useClientProtocol", "connectionPool:"),
         (dr("    tls: {mode: SIMPLE}"), "spec.trafficPolicy.tls", "tls:"),
         (dr("    loadBalancer: {simple: PASSTHROUGH}"), "spec.trafficPolicy.loadBalancer.simple", "loadBalancer:"),
         (dr("    loadBalancer: {consistentHash: {httpCookie: {name: u, ttl: 10s, attributes: [{name: SameSite, value: Strict}]}}}"), "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.attributes", "loadBalancer:"),

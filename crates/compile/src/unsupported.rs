@@ -56,15 +56,7 @@ pub fn check(set: &ConfigSet, diags: &mut Vec<Diagnostic>) {
         }
         for (i, rule) in vs.spec.http.iter().enumerate() {
             let p = |f: &str| format!("spec.http[{i}].{f}");
-            let fields: [(bool, &str); 7] = [
-                (rule.retries.is_some(), "retries"),
-                (rule.fault.is_some(), "fault"),
-                (rule.mirror.is_some(), "mirror"),
-                (!rule.mirrors.is_empty(), "mirrors"),
-                (rule.mirror_percent.is_some(), "mirrorPercent"),
-                (rule.mirror_percentage.is_some(), "mirrorPercentage"),
-                (rule.cors_policy.is_some(), "corsPolicy"),
-            ];
+            let fields: [(bool, &str); 1] = [(rule.cors_policy.is_some(), "corsPolicy")];
             for (present, field) in fields {
                 if present {
                     reject(vs, diags, &p(field), field);
@@ -172,9 +164,27 @@ fn traffic_policy<T>(
         path,
         tp.load_balancer.as_ref(),
         tp.connection_pool.as_ref(),
-        tp.outlier_detection.is_some(),
         tp.tls.as_ref().map(|t| t.mode),
     );
+    // OUTLIER-PENDING: accepted once passive health checking lands.
+    if tp.outlier_detection.is_some() {
+        reject(
+            res,
+            diags,
+            &format!("{path}.outlierDetection"),
+            "outlierDetection",
+        );
+    }
+    for (i, pl) in tp.port_level_settings.iter().enumerate() {
+        if pl.outlier_detection.is_some() {
+            reject(
+                res,
+                diags,
+                &format!("{path}.portLevelSettings[{i}].outlierDetection"),
+                "outlierDetection",
+            );
+        }
+    }
     if tp.tunnel.is_some() {
         reject(res, diags, &format!("{path}.tunnel"), "tunnel");
     }
@@ -186,9 +196,6 @@ fn traffic_policy<T>(
             "proxyProtocol",
         );
     }
-    if tp.retry_budget.is_some() {
-        reject(res, diags, &format!("{path}.retryBudget"), "retryBudget");
-    }
     for (i, pl) in tp.port_level_settings.iter().enumerate() {
         policy_parts(
             res,
@@ -196,7 +203,6 @@ fn traffic_policy<T>(
             &format!("{path}.portLevelSettings[{i}]"),
             pl.load_balancer.as_ref(),
             pl.connection_pool.as_ref(),
-            pl.outlier_detection.is_some(),
             pl.tls.as_ref().map(|t| t.mode),
         );
     }
@@ -208,7 +214,6 @@ fn policy_parts<T>(
     path: &str,
     lb: Option<&LoadBalancerSettings>,
     pool: Option<&ConnectionPoolSettings>,
-    outlier: bool,
     tls_mode: Option<Option<ClientTlsMode>>,
 ) {
     if let Some(lb) = lb {
@@ -259,7 +264,6 @@ fn policy_parts<T>(
         let cp = format!("{path}.connectionPool");
         if let Some(tcp) = &pool.tcp {
             let fields = [
-                (tcp.max_connections.is_some(), "maxConnections"),
                 (tcp.tcp_keepalive.is_some(), "tcpKeepalive"),
                 (
                     tcp.max_connection_duration.is_some(),
@@ -275,17 +279,6 @@ fn policy_parts<T>(
         }
         if let Some(http) = &pool.http {
             let fields = [
-                (
-                    http.http1_max_pending_requests.is_some(),
-                    "http1MaxPendingRequests",
-                ),
-                (http.http2_max_requests.is_some(), "http2MaxRequests"),
-                (
-                    http.max_requests_per_connection.is_some(),
-                    "maxRequestsPerConnection",
-                ),
-                (http.max_retries.is_some(), "maxRetries"),
-                (http.idle_timeout.is_some(), "idleTimeout"),
                 (http.use_client_protocol, "useClientProtocol"),
                 (
                     http.max_concurrent_streams.is_some(),
@@ -299,14 +292,6 @@ fn policy_parts<T>(
                 }
             }
         }
-    }
-    if outlier {
-        reject(
-            res,
-            diags,
-            &format!("{path}.outlierDetection"),
-            "outlierDetection",
-        );
     }
     if let Some(mode) = tls_mode {
         if mode.unwrap_or_default() != ClientTlsMode::Disable {

@@ -38,6 +38,9 @@ fn route(path: String, exact: bool) -> Route {
         request_headers: HeaderOps::default(),
         response_headers: HeaderOps::default(),
         timeout: None,
+        retry: rampart_model::route::RetryPolicy::istio_default(),
+        fault: None,
+        mirrors: Box::default(),
         stat: 0,
     }
 }

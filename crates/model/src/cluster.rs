@@ -48,6 +48,148 @@ pub struct ClusterSpec {
     pub connect_timeout: Duration,
     /// How often DNS endpoints are resolved again.
     pub dns_refresh: Duration,
+    /// Circuit-breaker thresholds and connection settings (`connectionPool`).
+    pub pool: PoolSettings,
+    /// Passive health checking (`outlierDetection`); `None` when the DestinationRule has none.
+    pub outlier: Option<OutlierSpec>,
+    /// Active health checking (a `BackendTrafficPolicy` that targets the service).
+    pub health_check: Option<HealthCheckSpec>,
+}
+
+/// Istio's "unlimited" circuit-breaker threshold (2^32 - 1).
+pub const UNLIMITED: u32 = u32::MAX;
+
+/// `connectionPool`: circuit-breaker thresholds (Envoy `circuit_breakers`) and connection
+/// lifetime settings. Thresholds default to [`UNLIMITED`], as Istio sets them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolSettings {
+    /// `tcp.maxConnections`: open connections to all endpoints together.
+    pub max_connections: u32,
+    /// `http.http1MaxPendingRequests`: requests waiting for a connection.
+    pub max_pending_requests: u32,
+    /// `http.http2MaxRequests`: requests in flight.
+    pub max_requests: u32,
+    /// `http.maxRetries`: retries in flight.
+    pub max_retries: u32,
+    /// `retryBudget`: retries in flight as a share of requests in flight.
+    pub retry_budget: Option<RetryBudget>,
+    /// `http.maxRequestsPerConnection`; 0 = unlimited.
+    pub max_requests_per_connection: u32,
+    /// `http.maxConcurrentStreams` on each HTTP/2 connection; 0 = the server's limit.
+    pub max_concurrent_streams: u32,
+    /// `http.idleTimeout`: close pooled connections idle this long (default 1h).
+    pub idle_timeout: Duration,
+    /// `tcp.maxConnectionDuration`: stop reusing connections this old.
+    pub max_connection_duration: Option<Duration>,
+    /// `tcp.tcpKeepalive`.
+    pub tcp_keepalive: Option<TcpKeepalive>,
+    /// `http.http2KeepAlive`: PING interval and timeout.
+    pub http2_keepalive: Option<(Duration, Duration)>,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: UNLIMITED,
+            max_pending_requests: UNLIMITED,
+            max_requests: UNLIMITED,
+            max_retries: UNLIMITED,
+            retry_budget: None,
+            max_requests_per_connection: 0,
+            max_concurrent_streams: 0,
+            idle_timeout: Duration::from_secs(3600),
+            max_connection_duration: None,
+            tcp_keepalive: None,
+            http2_keepalive: None,
+        }
+    }
+}
+
+/// Envoy's `retry_budget`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryBudget {
+    /// Retries in flight may be at most this percentage of requests in flight (default 20).
+    pub percent: f64,
+    /// ... but always at least this many (default 3).
+    pub min_concurrency: u32,
+}
+
+/// `tcp.tcpKeepalive`; unset parts keep the OS defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TcpKeepalive {
+    /// Probes before the connection is dropped.
+    pub probes: Option<u32>,
+    /// Idle time before the first probe.
+    pub time: Option<Duration>,
+    /// Time between probes.
+    pub interval: Option<Duration>,
+}
+
+/// `outlierDetection` with Istio's defaults applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutlierSpec {
+    /// `consecutive5xxErrors` (default 5); 0 disables.
+    pub consecutive_5xx: u32,
+    /// `consecutiveGatewayErrors` (default off = 0).
+    pub consecutive_gateway: u32,
+    /// `consecutiveLocalOriginFailures` (default 5), used when `split_local_origin`.
+    pub consecutive_local_origin: u32,
+    /// `splitExternalLocalOriginErrors`.
+    pub split_local_origin: bool,
+    /// `interval` (default 10s): how often ejections are reviewed.
+    pub interval: Duration,
+    /// `baseEjectionTime` (default 30s), multiplied by the number of ejections.
+    pub base_ejection_time: Duration,
+    /// Cap on one ejection (Envoy `max_ejection_time`, 300s or the base time if larger).
+    pub max_ejection_time: Duration,
+    /// `maxEjectionPercent` (default 10).
+    pub max_ejection_percent: u32,
+    /// `minHealthPercent` (default 0): below it the balancer ignores health (panic mode).
+    pub min_health_percent: u32,
+    /// `outlierDetectionHttpErrorCodes`: statuses that count as errors (empty: every 5xx).
+    pub error_codes: Box<[u16]>,
+}
+
+/// Active health checking of every endpoint of a cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthCheckSpec {
+    /// What a probe does.
+    pub probe: HealthProbe,
+    /// Time between probes.
+    pub interval: Duration,
+    /// Limit on one probe.
+    pub timeout: Duration,
+    /// Failed probes in a row that make a healthy endpoint unhealthy.
+    pub unhealthy_threshold: u32,
+    /// Passed probes in a row that make an unhealthy endpoint healthy.
+    pub healthy_threshold: u32,
+    /// `namespace/name` of the policy, for `/clusters`.
+    pub source: Arc<str>,
+}
+
+/// One kind of health probe.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HealthProbe {
+    /// An HTTP request whose response status must be one of `expected_statuses`.
+    Http {
+        /// Request method.
+        method: http::Method,
+        /// Request path.
+        path: Arc<str>,
+        /// `Host` header sent (the cluster's service host).
+        host: Arc<str>,
+        /// Statuses that count as healthy.
+        expected_statuses: Box<[u16]>,
+        /// Bytes the response body must contain, if any.
+        expected_body: Option<bytes::Bytes>,
+    },
+    /// A TCP connect, optionally writing `send` and expecting `receive` back.
+    Tcp {
+        /// Payload written after connecting.
+        send: Option<bytes::Bytes>,
+        /// Payload the endpoint must answer with.
+        receive: Option<bytes::Bytes>,
+    },
 }
 
 /// One endpoint of a cluster.

@@ -10,8 +10,9 @@ pub mod route;
 pub mod snapshot;
 
 pub use cluster::{
-    ClusterId, ClusterKey, ClusterSpec, EndpointAddress, EndpointSpec, HashKey, LbPolicy,
-    UpstreamProtocol,
+    ClusterId, ClusterKey, ClusterSpec, EndpointAddress, EndpointSpec, HashKey, HealthCheckSpec,
+    HealthProbe, LbPolicy, OutlierSpec, PoolSettings, RetryBudget, TcpKeepalive, UpstreamProtocol,
+    UNLIMITED,
 };
 pub use listener::Listener;
 pub use snapshot::Snapshot;

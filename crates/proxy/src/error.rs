@@ -46,6 +46,10 @@ impl Error {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ResponseFlag::UpstreamConnectionTermination,
             ),
+            Self::Upstream(Up::Overflow(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ResponseFlag::UpstreamOverflow,
+            ),
             Self::Upstream(Up::Protocol(_)) => {
                 (StatusCode::BAD_GATEWAY, ResponseFlag::UpstreamProtocolError)
             }

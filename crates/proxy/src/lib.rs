@@ -10,6 +10,7 @@ pub mod error;
 pub mod forward;
 pub mod headers;
 pub mod listener;
+pub mod mirror;
 pub mod request;
 pub mod respond;
 pub mod upgrade;

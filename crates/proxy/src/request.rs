@@ -2,6 +2,7 @@
 //! direct response), then stats. The stages are called in order here and nowhere else.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use http::header::HOST;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use rampart_model::route::{
-    Action, PathRewrite, RedirectPort, RequestView, Route, WeightedDestination,
+    Abort, Action, Fault, PathRewrite, RedirectPort, RequestView, Route, WeightedDestination,
 };
 use rampart_telemetry::{ResponseFlag, ResponseFlags};
 use rampart_upstream::RequestBody;
@@ -17,7 +18,7 @@ use rampart_upstream::RequestBody;
 use crate::active::{Active, Shared};
 use crate::body::ResponseBody;
 use crate::error::Error;
-use crate::forward::{self, Target};
+use crate::forward::{self, Replay, Target};
 use crate::headers;
 use crate::respond;
 
@@ -75,7 +76,7 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
 async fn dispatch(
     req: Request<Incoming>,
     cx: &ConnCx,
-    active: &Active,
+    active: &Arc<Active>,
     flags: &mut ResponseFlags,
 ) -> (Response<ResponseBody>, u32) {
     let Some(listener) = active
@@ -125,6 +126,11 @@ async fn dispatch(
         }
         Action::Forward(fwd) => {
             let dest = fwd.pick(fastrand::u32(..fwd.total_weight));
+            if let Some(fault) = &route.fault {
+                if let Some(resp) = inject_fault(fault, flags).await {
+                    return (resp, dest.stat);
+                }
+            }
             let resp = match proxy(req, cx, active, route, matched, dest, flags).await {
                 Ok(resp) => resp,
                 Err(err) => local_error(&err, flags),
@@ -138,7 +144,7 @@ async fn dispatch(
 async fn proxy(
     req: Request<Incoming>,
     cx: &ConnCx,
-    active: &Active,
+    active: &Arc<Active>,
     route: &Route,
     matched: Option<usize>,
     dest: &WeightedDestination,
@@ -148,18 +154,30 @@ async fn proxy(
         .cluster
         .and_then(|id| active.clusters.get(id.0 as usize))
         .ok_or(Error::NoCluster)?;
-    let (upstream_req, downstream_upgrade) = upstream_request(req, cx, route, matched, dest);
+    let (mut upstream_req, downstream_upgrade) = upstream_request(req, cx, route, matched, dest);
     let hashed = forward::request_hash(&cluster.state().spec.lb, &upstream_req, cx.peer.ip());
     let target = Target {
         cluster,
         hash: hashed.hash,
+        retry: &route.retry,
+    };
+    let replay = if route.mirrors.is_empty() {
+        None
+    } else {
+        let replay = Replay::prepare(&mut upstream_req);
+        crate::mirror::spawn(&route.mirrors, &replay, active);
+        Some(replay)
     };
     let sent_at = Instant::now();
-    let call = forward::send(&target, upstream_req, flags);
+    let call = forward::send(&target, upstream_req, replay, flags);
     let result = match route.timeout {
-        Some(limit) => tokio::time::timeout(limit, call)
-            .await
-            .map_err(|_| Error::Timeout)?,
+        Some(limit) => match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => {
+                cluster.load.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Timeout);
+            }
+        },
         None => call.await,
     };
     let mut resp = result?;
@@ -313,6 +331,26 @@ fn redirect_location(
     location
 }
 
+/// Applies a route's `fault`: the delay first, then the abort, each to its share of requests.
+/// Returns the abort's response when this request is aborted.
+async fn inject_fault(fault: &Fault, flags: &mut ResponseFlags) -> Option<Response<ResponseBody>> {
+    if let Some((delay, share)) = fault.delay {
+        if share.hit(fastrand::f64()) {
+            flags.insert(ResponseFlag::DelayInjected);
+            tokio::time::sleep(delay).await;
+        }
+    }
+    let (abort, share) = fault.abort?;
+    if !share.hit(fastrand::f64()) {
+        return None;
+    }
+    flags.insert(ResponseFlag::FaultInjected);
+    Some(match abort {
+        Abort::Http(status) => respond::text(status, "fault filter abort"),
+        Abort::Grpc(code) => respond::grpc_status(code, "fault filter abort"),
+    })
+}
+
 /// A local reply for `err`, with its flag recorded.
 fn local_error(err: &Error, flags: &mut ResponseFlags) -> Response<ResponseBody> {
     let (status, flag) = err.outcome();
@@ -337,7 +375,7 @@ fn authority_of<B>(req: &Request<B>) -> &str {
         .unwrap_or("")
 }
 
-fn host_without_port(authority: &str) -> &str {
+pub(crate) fn host_without_port(authority: &str) -> &str {
     if authority.starts_with('[') {
         return authority
             .find(']')

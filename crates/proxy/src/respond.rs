@@ -31,3 +31,13 @@ pub fn redirect(status: StatusCode, location: &str) -> Response<ResponseBody> {
     }
     resp
 }
+
+/// A gRPC "trailers-only" reply: HTTP 200 with `grpc-status` and `grpc-message` in the head.
+pub fn grpc_status(code: u8, message: &'static str) -> Response<ResponseBody> {
+    let mut resp = text(StatusCode::OK, Bytes::new());
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    h.insert("grpc-status", HeaderValue::from(u16::from(code)));
+    h.insert("grpc-message", HeaderValue::from_static(message));
+    resp
+}

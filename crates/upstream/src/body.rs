@@ -1,7 +1,8 @@
 //! Bodies crossing the proxy: what is sent upstream, and the upstream response body.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -18,12 +19,117 @@ pub enum RequestBody {
     Incoming(Incoming),
     /// A complete body (mirrors, retries of buffered bodies, generated requests).
     Full(Option<Bytes>),
+    /// Streamed from the downstream connection while a copy is kept, so that the request can
+    /// be sent again (retries) or copied (mirrors) once it is complete.
+    Recorded(Incoming, Recorder),
 }
 
 impl RequestBody {
     /// An empty body.
     pub fn empty() -> Self {
         Self::Full(None)
+    }
+
+    /// Whether the body streams from the client (so it is written beside the response reader).
+    pub fn is_streamed(&self) -> bool {
+        matches!(self, Self::Incoming(_) | Self::Recorded(..))
+    }
+}
+
+/// Reads a copy of a streamed request body, kept up to a size limit (see [`Recorder`]).
+#[derive(Clone, Debug)]
+pub struct Recording(Arc<Shared>);
+
+/// The writing side of a [`Recording`], carried by the body as it streams. It publishes the
+/// copy once, when the body ends; dropped before that, the copy is given up.
+#[derive(Debug)]
+pub struct Recorder {
+    chunks: Vec<Bytes>,
+    len: usize,
+    limit: usize,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// `Some(body)` when complete within the limit, `None` when given up.
+    result: OnceLock<Option<Bytes>>,
+    finished: tokio::sync::Notify,
+}
+
+impl Recording {
+    /// A recording that keeps at most `limit` bytes, and the recorder that fills it.
+    pub fn new(limit: usize) -> (Self, Recorder) {
+        let shared = Arc::new(Shared::default());
+        let recorder = Recorder {
+            chunks: Vec::new(),
+            len: 0,
+            limit,
+            shared: shared.clone(),
+        };
+        (Self(shared), recorder)
+    }
+
+    /// The whole body, if it has been read to the end within the limit.
+    pub fn complete(&self) -> Option<Bytes> {
+        self.0.result.get().cloned().flatten()
+    }
+
+    /// Waits until the body ended (or the copy was given up), then returns it if complete.
+    pub async fn finished(&self) -> Option<Bytes> {
+        loop {
+            let notified = self.0.finished.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(result) = self.0.result.get() {
+                return result.clone();
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Recorder {
+    fn record(&mut self, frame: Option<&Result<Frame<Bytes>, hyper::Error>>) {
+        if self.shared.result.get().is_some() {
+            return;
+        }
+        match frame {
+            None => {
+                let body = match self.chunks.as_slice() {
+                    [] => Bytes::new(),
+                    [one] => one.clone(),
+                    many => Bytes::from(many.concat()),
+                };
+                self.chunks = Vec::new();
+                self.publish(Some(body));
+            }
+            Some(Ok(frame)) => match frame.data_ref() {
+                Some(data) if self.len + data.len() <= self.limit => {
+                    self.len += data.len();
+                    self.chunks.push(data.clone());
+                }
+                // Too large, or trailers: the copy would not be faithful.
+                _ => self.publish(None),
+            },
+            Some(Err(_)) => self.publish(None),
+        }
+    }
+
+    fn publish(&mut self, result: Option<Bytes>) {
+        if result.is_none() {
+            self.chunks = Vec::new();
+        }
+        let _ = self.shared.result.set(result);
+        self.shared.finished.notify_waiters();
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if self.shared.result.get().is_none() {
+            self.publish(None);
+        }
     }
 }
 
@@ -38,19 +144,28 @@ impl Body for RequestBody {
         match self.get_mut() {
             Self::Incoming(body) => Pin::new(body).poll_frame(cx),
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Self::Recorded(body, recorder) => {
+                let frame = ready!(Pin::new(&mut *body).poll_frame(cx));
+                recorder.record(frame.as_ref());
+                if frame.is_some() && body.is_end_stream() {
+                    // Readers may stop polling at the end of the stream.
+                    recorder.record(None);
+                }
+                Poll::Ready(frame)
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Incoming(body) => body.is_end_stream(),
+            Self::Incoming(body) | Self::Recorded(body, _) => body.is_end_stream(),
             Self::Full(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Incoming(body) => body.size_hint(),
+            Self::Incoming(body) | Self::Recorded(body, _) => body.size_hint(),
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
         }

@@ -11,10 +11,12 @@ use http::{Request, Response};
 use rampart_model::{ClusterKey, ClusterSpec, EndpointAddress, UpstreamProtocol};
 
 use crate::body::{PooledBody, RequestBody};
+use crate::connect::connect;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
-use crate::h1::{H1Conn, IdleQueue};
+use crate::h1::{H1Conn, IdleQueue, Lifetime};
 use crate::lb::Balancer;
+use crate::load::{ClusterLoad, ConnSlot};
 use crate::pool::H2Sender;
 
 /// Settings and endpoints of a cluster as of the last reload or DNS answer.
@@ -44,6 +46,8 @@ pub struct Cluster {
     /// Requests that found no endpoint.
     pub no_healthy_upstream: AtomicU64,
     pub(crate) resolver: OnceLock<tokio::task::AbortHandle>,
+    /// Live load and circuit-breaker counters.
+    pub load: Arc<ClusterLoad>,
 }
 
 impl Drop for Cluster {
@@ -58,7 +62,8 @@ impl Cluster {
     /// A cluster for `spec`, with pools for `workers` worker threads.
     pub fn new(spec: ClusterSpec, workers: usize) -> Self {
         let resolved = HashMap::new();
-        let state = build_state(spec, &[], &resolved, workers);
+        let load = Arc::new(ClusterLoad::default());
+        let state = build_state(spec, &[], &resolved, workers, &load);
         Self {
             key: state.spec.key.clone(),
             state: ArcSwap::from_pointee(state),
@@ -68,6 +73,7 @@ impl Cluster {
             resolve_now: tokio::sync::Notify::new(),
             no_healthy_upstream: AtomicU64::new(0),
             resolver: OnceLock::new(),
+            load,
         }
     }
 
@@ -89,7 +95,7 @@ impl Cluster {
             return;
         }
         self.pending.store(None);
-        let next = build_state(spec, &old.endpoints, &resolved, self.workers);
+        let next = build_state(spec, &old.endpoints, &resolved, self.workers, &self.load);
         self.state.store(Arc::new(next));
     }
 
@@ -122,7 +128,7 @@ impl Cluster {
             _ if changed => old.spec.clone(),
             _ => return,
         };
-        let state = build_state(spec, &old.endpoints, &resolved, self.workers);
+        let state = build_state(spec, &old.endpoints, &resolved, self.workers, &self.load);
         self.state.store(Arc::new(state));
     }
 
@@ -138,42 +144,71 @@ impl Cluster {
     }
 
     /// A connection to `endpoint` that is ready for one request: a pooled or new HTTP/1.1
-    /// connection, or the worker's shared HTTP/2 connection.
+    /// connection, or the worker's shared HTTP/2 connection. Under the circuit breakers, a
+    /// request that finds no idle connection is pending until it may open one or one comes
+    /// free; past `http1MaxPendingRequests` it is refused with [`Error::Overflow`].
     pub async fn checkout(
         &self,
         state: &ClusterState,
         endpoint: &Arc<Endpoint>,
     ) -> Result<Conn, Error> {
-        let timeout = state.spec.connect_timeout;
-        let pool = endpoint.pool();
-        let conn = match state.spec.protocol {
+        let spec = &state.spec;
+        let conn = match spec.protocol {
             UpstreamProtocol::Http1 => {
-                pool.checkout_h1(endpoint.address, timeout)
-                    .await
-                    .map(|(conn, reused)| {
-                        if !reused {
-                            endpoint.connections.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Conn {
-                            endpoint: endpoint.clone(),
-                            kind: ConnKind::H1 {
-                                conn,
-                                idle: pool.idle().clone(),
-                            },
-                        }
-                    })
-            }
-            UpstreamProtocol::Http2 => {
-                pool.h2(endpoint.address, timeout).await.map(|sender| Conn {
+                let idle = endpoint.pool().idle().clone();
+                let h1 = match endpoint.pool().take_idle(&spec.pool) {
+                    Some(conn) => Ok(conn),
+                    None => self.open_h1(spec, endpoint).await,
+                };
+                h1.map(|conn| Conn {
                     endpoint: endpoint.clone(),
-                    kind: ConnKind::H2(sender),
+                    kind: ConnKind::H1 { conn, idle },
                 })
             }
+            UpstreamProtocol::Http2 => endpoint
+                .pool()
+                .h2(endpoint, spec.connect_timeout)
+                .await
+                .map(|sender| Conn {
+                    endpoint: endpoint.clone(),
+                    kind: ConnKind::H2(sender),
+                }),
         };
-        if conn.is_err() {
+        if matches!(conn, Err(Error::ConnectFailure(_))) {
             endpoint.connect_failures.fetch_add(1, Ordering::Relaxed);
         }
         conn
+    }
+
+    /// The pending path: dial when under `maxConnections`, else wait for a connection of this
+    /// endpoint (on any worker) to go idle, or for a slot to free.
+    async fn open_h1(&self, spec: &ClusterSpec, endpoint: &Arc<Endpoint>) -> Result<H1Conn, Error> {
+        let limits = &spec.pool;
+        let _pending = self
+            .load
+            .enter_pending(limits.max_pending_requests)
+            .map_err(Error::Overflow)?;
+        loop {
+            let freed = self.load.freed();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let may_open = self.load.try_open(limits.max_connections)
+                || (endpoint.open_connections() == 0 && {
+                    self.load.force_open();
+                    true
+                });
+            if may_open {
+                let slot = ConnSlot::new(endpoint);
+                let stream = connect(endpoint.address, spec.connect_timeout).await?;
+                endpoint.connections.fetch_add(1, Ordering::Relaxed);
+                let life = Lifetime::new(limits.max_requests_per_connection, Some(slot));
+                return Ok(H1Conn::with_life(stream, life));
+            }
+            if let Some(conn) = endpoint.pools().iter().find_map(|p| p.take_idle(limits)) {
+                return Ok(conn);
+            }
+            freed.await;
+        }
     }
 }
 
@@ -253,6 +288,7 @@ fn build_state(
     previous: &[Arc<Endpoint>],
     resolved: &HashMap<(Arc<str>, u16), Vec<SocketAddr>>,
     workers: usize,
+    load: &Arc<ClusterLoad>,
 ) -> ClusterState {
     let mut endpoints = Vec::with_capacity(spec.endpoints.len());
     for ep in &spec.endpoints {
@@ -269,7 +305,13 @@ fn build_state(
             });
             endpoints.push(match reuse {
                 Some(p) => p.clone(),
-                None => Arc::new(Endpoint::new(addr, ep.weight, ep.labels.clone(), workers)),
+                None => Arc::new(Endpoint::new(
+                    addr,
+                    ep.weight,
+                    ep.labels.clone(),
+                    workers,
+                    load.clone(),
+                )),
             });
         }
     }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::load::ClusterLoad;
 use crate::pool::WorkerPool;
 
 /// An endpoint that requests can be sent to. Lives as long as some cluster lists it, so its
@@ -25,6 +26,10 @@ pub struct Endpoint {
     /// Failed connection attempts.
     pub connect_failures: AtomicU64,
     pools: Box<[WorkerPool]>,
+    /// The cluster's load, for its circuit breakers.
+    pub(crate) load: Arc<ClusterLoad>,
+    /// Connections open now (all workers).
+    pub(crate) open: AtomicU32,
 }
 
 impl Endpoint {
@@ -34,6 +39,7 @@ impl Endpoint {
         weight: u32,
         labels: BTreeMap<String, String>,
         workers: usize,
+        load: Arc<ClusterLoad>,
     ) -> Self {
         Self {
             address,
@@ -44,6 +50,8 @@ impl Endpoint {
             connections: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
             pools: (0..workers.max(1)).map(|_| WorkerPool::default()).collect(),
+            load,
+            open: AtomicU32::new(0),
         }
     }
 
@@ -53,9 +61,10 @@ impl Endpoint {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Counts a request as active until the guard is dropped.
+    /// Counts a request as active (here and in the cluster) until the guard is dropped.
     pub fn activate(self: &Arc<Self>) -> ActiveGuard {
         self.active.fetch_add(1, Ordering::Relaxed);
+        self.load.request_started();
         ActiveGuard(self.clone())
     }
 
@@ -64,6 +73,16 @@ impl Endpoint {
     pub fn pool(&self) -> &WorkerPool {
         let worker = crate::worker::current();
         &self.pools[worker % self.pools.len()]
+    }
+
+    /// Connections open to this endpoint now.
+    pub fn open_connections(&self) -> u32 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Every worker's pool (a request waiting for a connection may take any idle one).
+    pub fn pools(&self) -> &[WorkerPool] {
+        &self.pools
     }
 }
 
@@ -74,5 +93,6 @@ pub struct ActiveGuard(Arc<Endpoint>);
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::Relaxed);
+        self.0.load.request_finished();
     }
 }

@@ -15,6 +15,9 @@ pub enum Error {
     /// The connection was closed or reset before a response arrived (Envoy `UC`).
     #[error("upstream connect error or disconnect/reset before headers. reset reason: connection termination")]
     Reset(#[source] BoxError),
+    /// A circuit breaker refused the request (Envoy `UO`).
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: overflow")]
+    Overflow(crate::load::Overflow),
     /// The upstream answered something that is not HTTP (Envoy `UPE`).
     #[error("upstream protocol error")]
     Protocol(#[source] BoxError),
@@ -25,6 +28,22 @@ impl Error {
     /// send again even if it is not idempotent.
     pub fn before_request_sent(&self) -> bool {
         matches!(self, Self::ConnectFailure(_) | Self::NoHealthyUpstream)
+    }
+
+    /// True when an HTTP/2 upstream refused the stream (`REFUSED_STREAM`): it did not process
+    /// the request.
+    pub fn is_refused_stream(&self) -> bool {
+        let Self::Reset(cause) = self else {
+            return false;
+        };
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
+        while let Some(err) = source {
+            if let Some(h2) = err.downcast_ref::<h2::Error>() {
+                return h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+            }
+            source = err.source();
+        }
+        false
     }
 
     /// Classifies a hyper error from a send on a pooled connection.

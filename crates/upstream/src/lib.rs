@@ -13,13 +13,15 @@ pub mod endpoint;
 pub mod error;
 pub mod h1;
 pub mod lb;
+pub mod load;
 pub mod pool;
 pub mod registry;
 pub mod resolve;
 pub mod worker;
 
-pub use body::{PooledBody, RequestBody};
+pub use body::{PooledBody, Recorder, Recording, RequestBody};
 pub use cluster::{Cluster, ClusterState, Conn, SendError};
 pub use endpoint::Endpoint;
 pub use error::Error;
+pub use load::{ClusterLoad, Overflow};
 pub use registry::Registry;

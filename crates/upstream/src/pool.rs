@@ -5,9 +5,8 @@
 //! HTTP/2: one shared connection per worker, multiplexing every request, replaced when it
 //! closes.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use crossbeam_queue::ArrayQueue;
@@ -15,9 +14,12 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::body::RequestBody;
+use rampart_model::PoolSettings;
+
 use crate::connect::connect;
 use crate::error::Error;
 use crate::h1::{H1Conn, IdleQueue};
+use crate::load::ConnSlot;
 
 /// Idle HTTP/1.1 connections kept per endpoint and worker; more are closed when released.
 const MAX_IDLE_PER_WORKER: usize = 256;
@@ -44,19 +46,20 @@ impl Default for WorkerPool {
 }
 
 impl WorkerPool {
-    /// An idle HTTP/1.1 connection that is still usable (`true`), or a new one (`false`).
-    pub async fn checkout_h1(
-        &self,
-        addr: SocketAddr,
-        connect_timeout: Duration,
-    ) -> Result<(H1Conn, bool), Error> {
+    /// An idle HTTP/1.1 connection that is still usable, if any (stale ones are closed).
+    pub fn take_idle(&self, limits: &PoolSettings) -> Option<H1Conn> {
+        let mut now = None;
         while let Some(mut conn) = self.idle.pop() {
-            if conn.is_reusable() {
-                return Ok((conn, true));
+            let now = *now.get_or_insert_with(Instant::now);
+            if conn
+                .life
+                .usable(now, limits.idle_timeout, limits.max_connection_duration)
+                && conn.is_reusable()
+            {
+                return Some(conn);
             }
         }
-        let stream = connect(addr, connect_timeout).await?;
-        Ok((H1Conn::new(stream), false))
+        None
     }
 
     /// Where released HTTP/1.1 connections go.
@@ -65,7 +68,12 @@ impl WorkerPool {
     }
 
     /// The worker's HTTP/2 connection to this endpoint, dialled when absent or closed.
-    pub async fn h2(&self, addr: SocketAddr, connect_timeout: Duration) -> Result<H2Sender, Error> {
+    pub async fn h2(
+        &self,
+        endpoint: &Arc<crate::Endpoint>,
+        connect_timeout: Duration,
+    ) -> Result<H2Sender, Error> {
+        let addr = endpoint.address;
         if let Some(sender) = self.h2.load().as_deref() {
             if !sender.is_closed() {
                 return Ok(sender.clone());
@@ -79,11 +87,16 @@ impl WorkerPool {
             }
         }
         let stream = connect(addr, connect_timeout).await?;
+        // HTTP/2 multiplexes: the one connection per worker is always allowed (Envoy lets a
+        // pool with no connection open one), and counted.
+        endpoint.load.force_open();
+        let slot = ConnSlot::new(endpoint);
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .handshake(TokioIo::new(stream))
             .await
             .map_err(Error::from_send)?;
         tokio::spawn(async move {
+            let _slot = slot;
             if let Err(err) = conn.await {
                 tracing::debug!(%addr, error = %err, "upstream h2 connection closed with error");
             }

@@ -3,6 +3,7 @@
 mod host;
 mod index;
 mod matcher;
+mod resilience;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ pub use index::PathIndex;
 pub use matcher::{
     HeaderMatch, Mismatch, PathMatch, QueryMatch, RequestView, RouteMatch, StrMatch,
 };
+pub use resilience::{Abort, Fault, Mirror, RetryOn, RetryPolicy, Share, DEFAULT_BACKOFF};
 
 /// Routes of one domain (Envoy's virtual host), in first-match order.
 #[derive(Debug)]
@@ -80,6 +82,12 @@ pub struct Route {
     pub response_headers: HeaderOps,
     /// `timeout`; `None` = no route timeout (Istio's default).
     pub timeout: Option<Duration>,
+    /// `retries`, or Istio's default policy.
+    pub retry: RetryPolicy,
+    /// `fault`.
+    pub fault: Option<Box<Fault>>,
+    /// `mirror`/`mirrors`.
+    pub mirrors: Box<[Mirror]>,
     /// Stats handle (index into [`crate::Snapshot::stat_keys`]) for responses the gateway makes
     /// itself on this route (redirects, direct responses).
     pub stat: u32,

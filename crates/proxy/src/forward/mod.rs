@@ -1,27 +1,28 @@
-//! Forwarding: endpoint choice, connection checkout and the upstream call, with Istio's default
-//! retry policy for failures that happen before the request was sent.
+//! Forwarding: circuit-breaker admission, endpoint choice, connection checkout and the upstream
+//! call, retried under the route's retry policy (Envoy semantics).
 //!
 //! Receives the upstream request already rewritten (headers, path, authority); hands back the
-//! upstream response or the typed failure, and records `URX` when retries ran out.
+//! upstream response or the typed failure, recording `URX` when retries ran out and `UO` when a
+//! circuit breaker refused. Every attempt's outcome is reported to the cluster's outlier
+//! detection.
 
 mod hash;
+mod replay;
+mod retry_on;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
+use rampart_model::route::RetryPolicy;
 use rampart_telemetry::{ResponseFlag, ResponseFlags};
-use rampart_upstream::{Cluster, Endpoint, PooledBody, RequestBody};
+use rampart_upstream::{Cluster, ClusterState, Endpoint, PooledBody, RequestBody};
 
 use crate::error::Error;
 
 pub use hash::{request_hash, RequestHash};
+pub use replay::Replay;
 
-/// Istio's default retry policy: two retries on `connect-failure` (and on a pooled connection
-/// that closed before the request went out, which Envoy does not count at all).
-const DEFAULT_RETRIES: u32 = 2;
-/// Envoy's default base retry back-off.
-const BACKOFF_BASE: Duration = Duration::from_millis(25);
 /// How many picks may be spent looking for an endpoint not tried yet (Envoy's
 /// `host_selection_retry_max_attempts` with `retry_previous_hosts`).
 const HOST_SELECTION_ATTEMPTS: usize = 5;
@@ -32,72 +33,190 @@ pub struct Target<'a> {
     pub cluster: &'a Arc<Cluster>,
     /// The request's consistent-hash key, if the cluster balances by one.
     pub hash: Option<u64>,
+    /// The route's retry policy.
+    pub retry: &'a RetryPolicy,
 }
 
-/// Sends `req` to an endpoint of the cluster; connect failures are retried on another endpoint
-/// (when there is one) with jittered exponential back-off.
+/// How one attempt ended.
+enum Attempt {
+    /// The upstream answered.
+    Answered(Response<PooledBody>),
+    /// Nothing of the request reached an upstream; here it is back.
+    NotSent(Error, Request<RequestBody>),
+    /// The request (or part of it) may have reached the upstream.
+    Failed(Error),
+}
+
+/// Sends `req` to an endpoint of the cluster, retrying as the policy allows: on another
+/// endpoint when there is one, after a jittered exponential back-off, within the cluster's
+/// retry budget. `replay` is the request kept for sending again, when the caller made one.
 pub async fn send(
     target: &Target<'_>,
-    mut req: Request<RequestBody>,
+    req: Request<RequestBody>,
+    replay: Option<Replay>,
     flags: &mut ResponseFlags,
 ) -> Result<Response<PooledBody>, Error> {
     let cluster = target.cluster;
     let state = cluster.state();
-    let hash = target.hash;
+    let limits = &state.spec.pool;
+    let policy = target.retry;
+    if let Err(overflow) = cluster.load.admit_request(limits) {
+        flags.insert(ResponseFlag::UpstreamOverflow);
+        return Err(rampart_upstream::Error::Overflow(overflow).into());
+    }
+    let mut req = req;
+    let conditions = retry_on::Conditions::for_request(policy, &req, state.spec.protocol);
+    let mut replay = match replay {
+        Some(replay) => Some(replay),
+        None if conditions.after_send_possible() => Some(Replay::prepare(&mut req)),
+        None => None,
+    };
+    let mut next = Some(req);
     let mut tried: Vec<Arc<Endpoint>> = Vec::new();
-    let mut retries_left = DEFAULT_RETRIES;
-    let mut backoff = BACKOFF_BASE;
+    let mut retries_left = policy.attempts;
+    let mut backoff = policy.backoff;
+    let mut retry_guard = None;
     loop {
-        let endpoint = pick_untried(cluster, &state, hash, &tried)?;
-        let failure = match cluster.checkout(&state, &endpoint).await {
-            Ok(conn) => match conn.send(req).await {
-                Ok(resp) => return Ok(resp),
-                Err(err) => match err.unsent {
-                    // The pooled connection closed under us; nothing was sent: go again.
-                    Some(unsent) => {
-                        req = unsent;
-                        continue;
-                    }
-                    None => return Err(err.error.into()),
-                },
-            },
-            Err(err) => err,
+        let Some(req) = next.take() else {
+            unreachable!("every retry path sets the next request")
         };
-        if !failure.before_request_sent() {
-            return Err(failure.into());
+        let endpoint = pick(cluster, &state, target.hash, policy, &tried)?;
+        let attempt = attempt(cluster, &state, &endpoint, req, policy.per_try_timeout).await;
+        let retrying = retry_guard.is_some();
+        let (retriable, last) = match attempt {
+            Attempt::Answered(resp) => {
+                let status = resp.status().as_u16();
+                shim_record_outcome(cluster, &state, &endpoint, Outcome::Response(status));
+                if !conditions.retry_response(&resp) {
+                    if retrying {
+                        cluster
+                            .load
+                            .stats
+                            .retry_success
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    return Ok(resp);
+                }
+                (true, Ok(resp))
+            }
+            Attempt::NotSent(err, req) => {
+                if matches!(
+                    err,
+                    Error::Upstream(rampart_upstream::Error::ConnectFailure(_))
+                ) {
+                    shim_record_outcome(cluster, &state, &endpoint, Outcome::LocalFailure);
+                }
+                let retriable = conditions.retry_unsent(&err);
+                next = Some(req);
+                (retriable, Err(err))
+            }
+            Attempt::Failed(err) => {
+                shim_record_outcome(cluster, &state, &endpoint, Outcome::LocalFailure);
+                if matches!(err, Error::Timeout) {
+                    cluster
+                        .load
+                        .stats
+                        .per_try_timeouts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                (conditions.retry_sent(&err), Err(err))
+            }
+        };
+        if !retriable {
+            return last;
         }
         if retries_left == 0 {
-            if DEFAULT_RETRIES > 0 {
+            if policy.attempts > 0 {
                 flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);
+                cluster
+                    .load
+                    .stats
+                    .retry_limit_exceeded
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            return Err(failure.into());
+            return last;
         }
+        if next.is_none() {
+            match replay.as_mut().and_then(Replay::request) {
+                Some(again) => next = Some(again),
+                // The body could not be kept (too large, still streaming): no retry.
+                None => return last,
+            }
+        }
+        // The retry needs room in the cluster's retry budget (or under `maxRetries`).
+        retry_guard = match cluster.load.admit_retry(limits) {
+            Ok(guard) => Some(guard),
+            Err(_) => return last,
+        };
+        drop(last);
         retries_left -= 1;
         tried.push(endpoint);
         tokio::time::sleep(jitter(backoff)).await;
-        backoff = (backoff * 2).min(BACKOFF_BASE * 10);
+        backoff = (backoff * 2).min(policy.backoff * 10);
     }
 }
 
-/// A fresh endpoint when possible (Envoy's `retry_previous_hosts`), else whatever the balancer
-/// says.
-fn pick_untried(
+/// One attempt: checkout, then the exchange under the per-try timeout.
+async fn attempt(
     cluster: &Cluster,
-    state: &rampart_upstream::ClusterState,
+    state: &ClusterState,
+    endpoint: &Arc<Endpoint>,
+    mut req: Request<RequestBody>,
+    per_try_timeout: Option<Duration>,
+) -> Attempt {
+    let exchange = async {
+        loop {
+            let conn = match cluster.checkout(state, endpoint).await {
+                Ok(conn) => conn,
+                Err(err) => return Attempt::NotSent(err.into(), req),
+            };
+            match conn.send(req).await {
+                Ok(resp) => return Attempt::Answered(resp),
+                // A pooled connection closed under us before anything was sent: go again.
+                Err(err) => match err.unsent {
+                    Some(unsent) => req = unsent,
+                    None => return Attempt::Failed(err.error.into()),
+                },
+            }
+        }
+    };
+    match per_try_timeout {
+        None => exchange.await,
+        Some(limit) => match tokio::time::timeout(limit, exchange).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Failed(Error::Timeout),
+        },
+    }
+}
+
+/// The endpoint for this attempt: a fresh one when retrying with `retry_previous_hosts` (Envoy
+/// leaves the predicate out under consistent hashing, so hashed requests keep their host).
+fn pick(
+    cluster: &Cluster,
+    state: &ClusterState,
     hash: Option<u64>,
+    policy: &RetryPolicy,
     tried: &[Arc<Endpoint>],
 ) -> Result<Arc<Endpoint>, Error> {
     let mut endpoint = cluster.pick(state, hash)?;
-    if tried.is_empty() {
+    if tried.is_empty() || hash.is_some() || !policy.retry_previous_hosts {
         return Ok(endpoint);
     }
+    let fresh = |e: &Arc<Endpoint>| !tried.iter().any(|t| Arc::ptr_eq(t, e));
     for _ in 0..HOST_SELECTION_ATTEMPTS {
-        if !tried.iter().any(|t| Arc::ptr_eq(t, &endpoint)) {
-            break;
+        if fresh(&endpoint) {
+            return Ok(endpoint);
         }
         endpoint = cluster.pick(state, None)?;
     }
-    Ok(endpoint)
+    // The balancer keeps preferring tried endpoints (least request does when they are the
+    // least loaded): take any endpoint not tried yet, if one is left.
+    Ok(state
+        .endpoints
+        .iter()
+        .find(|e| fresh(e))
+        .cloned()
+        .unwrap_or(endpoint))
 }
 
 /// A uniformly random duration in `[0, max]` (full jitter).
@@ -105,3 +224,11 @@ fn jitter(max: Duration) -> Duration {
     let ms = max.as_millis().max(1) as u64;
     Duration::from_millis(fastrand::u64(..=ms))
 }
+
+// SHIM-OUTLIER: replaced by rampart_upstream's outlier detection when it lands.
+#[allow(dead_code)]
+enum Outcome {
+    Response(u16),
+    LocalFailure,
+}
+fn shim_record_outcome(_: &Cluster, _: &ClusterState, _: &Arc<Endpoint>, _: Outcome) {}

@@ -5,6 +5,7 @@ mod cli;
 mod errors;
 mod protocols;
 mod reload;
+mod resilience;
 mod routing;
 mod scenarios;
 mod support;

@@ -13,8 +13,9 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use super::decode::{step, BodyKind, Step};
-use super::{H1Conn, IdleQueue, READ_CHUNK};
+use super::{H1Conn, IdleQueue, Lifetime, READ_CHUNK};
 use crate::error::Error;
+use std::time::Instant;
 
 /// How the body reaches its connection.
 #[derive(Debug)]
@@ -24,9 +25,9 @@ pub(super) enum Link {
     /// A streamed request body is still being written by `writer`, beside this reader.
     Split {
         read: OwnedReadHalf,
-        writer: JoinHandle<std::io::Result<OwnedWriteHalf>>,
+        writer: BodyWriter,
         read_buf: BytesMut,
-        requests: u32,
+        life: Lifetime,
     },
 }
 
@@ -53,27 +54,35 @@ impl Link {
                 read,
                 mut writer,
                 read_buf,
-                requests,
+                life,
             } => {
                 // The writer has almost always finished by the end of the response; if not,
                 // the connection is not reused (nothing waits for it).
                 let mut cx = Context::from_waker(Waker::noop());
-                match Pin::new(&mut writer).poll(&mut cx) {
+                match Pin::new(&mut writer.0).poll(&mut cx) {
                     Poll::Ready(Ok(Ok(write))) => {
                         let stream = read.reunite(write).ok()?;
                         Some(H1Conn {
                             stream,
                             read_buf,
-                            requests,
+                            life,
                         })
                     }
-                    _ => {
-                        writer.abort();
-                        None
-                    }
+                    _ => None,
                 }
             }
         }
+    }
+}
+
+/// The task writing a streamed request body; aborted when dropped, so a cancelled exchange
+/// (timeout, client gone) stops sending upstream.
+#[derive(Debug)]
+pub(super) struct BodyWriter(pub(super) JoinHandle<std::io::Result<OwnedWriteHalf>>);
+
+impl Drop for BodyWriter {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -132,9 +141,14 @@ impl H1Body {
             return;
         }
         if let Some(mut conn) = link.into_conn() {
-            conn.requests += 1;
-            if conn.read_buf.is_empty() {
+            conn.life.requests += 1;
+            if conn.read_buf.is_empty() && conn.life.may_idle() {
+                conn.life.idle_since = Instant::now();
+                let endpoint = conn.life.slot.as_ref().map(|s| s.0.clone());
                 let _ = self.idle.push(conn);
+                if let Some(endpoint) = endpoint {
+                    endpoint.load.idled();
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ mod decode;
 mod encode;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use crossbeam_queue::ArrayQueue;
@@ -22,6 +23,7 @@ use tokio::net::TcpStream;
 
 use crate::body::RequestBody;
 use crate::error::Error;
+use crate::load::ConnSlot;
 
 pub use body::{H1Body, UpgradedConn};
 
@@ -38,8 +40,48 @@ pub type IdleQueue = Arc<ArrayQueue<H1Conn>>;
 pub struct H1Conn {
     stream: TcpStream,
     read_buf: BytesMut,
+    /// Age, use and limits of the connection.
+    pub life: Lifetime,
+}
+
+/// What decides whether a connection may be used again.
+#[derive(Debug)]
+pub struct Lifetime {
     /// Requests completed on this connection.
     pub requests: u32,
+    /// `maxRequestsPerConnection` (0 = unlimited).
+    pub max_requests: u32,
+    /// When it was opened.
+    pub born: Instant,
+    /// When it last went idle.
+    pub idle_since: Instant,
+    /// Its slot under the cluster's `maxConnections`, freed when the connection is dropped.
+    pub slot: Option<ConnSlot>,
+}
+
+impl Lifetime {
+    /// A fresh connection's lifetime.
+    pub fn new(max_requests: u32, slot: Option<ConnSlot>) -> Self {
+        let now = Instant::now();
+        Self {
+            requests: 0,
+            max_requests,
+            born: now,
+            idle_since: now,
+            slot,
+        }
+    }
+
+    /// Whether the connection may serve more requests after the one just finished.
+    fn may_idle(&self) -> bool {
+        self.max_requests == 0 || self.requests < self.max_requests
+    }
+
+    /// Whether an idle connection is still fresh enough to use.
+    pub fn usable(&self, now: Instant, idle_timeout: Duration, max_age: Option<Duration>) -> bool {
+        now.saturating_duration_since(self.idle_since) < idle_timeout
+            && max_age.is_none_or(|max| now.saturating_duration_since(self.born) < max)
+    }
 }
 
 /// A failed exchange. `unsent` gives the request back when nothing of the response arrived, the
@@ -54,12 +96,17 @@ pub struct Failure {
 }
 
 impl H1Conn {
-    /// Wraps a freshly connected stream.
+    /// Wraps a freshly connected stream (no limits, no connection slot).
     pub fn new(stream: TcpStream) -> Self {
+        Self::with_life(stream, Lifetime::new(0, None))
+    }
+
+    /// Wraps a freshly connected stream with its limits and slot.
+    pub fn with_life(stream: TcpStream, life: Lifetime) -> Self {
         Self {
             stream,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
-            requests: 0,
+            life,
         }
     }
 
@@ -82,7 +129,7 @@ impl H1Conn {
         req: Request<RequestBody>,
         idle: IdleQueue,
     ) -> Result<Response<H1Body>, Failure> {
-        let reused = self.requests > 0;
+        let reused = self.life.requests > 0;
         let (parts, mut body) = req.into_parts();
         let has_body = !body.is_end_stream();
         let mut head = Vec::with_capacity(512);
@@ -91,28 +138,28 @@ impl H1Conn {
             head.extend_from_slice(bytes);
         }
         let head_only = parts.method == http::Method::HEAD;
-        if has_body && matches!(body, RequestBody::Incoming(_)) {
+        if has_body && body.is_streamed() {
             // A streamed body is written beside the response reader, so an upstream that
             // answers while still reading (full-duplex echo, an early 413) neither deadlocks
             // against us nor loses its answer.
             let (mut read, mut write) = self.stream.into_split();
-            let writer = tokio::spawn(async move {
+            let writer = body::BodyWriter(tokio::spawn(async move {
                 write.write_all(&head).await?;
                 send_body(&mut write, &mut body, chunked).await?;
                 Ok::<_, std::io::Error>(write)
-            });
+            }));
             return match decode::read_head(&mut read, &mut self.read_buf, head_only).await {
                 Ok((response, framing)) => {
                     let link = body::Link::Split {
                         read,
                         writer,
                         read_buf: self.read_buf,
-                        requests: self.requests,
+                        life: self.life,
                     };
                     Ok(response.map(|()| H1Body::new(link, framing.body, framing.reusable, idle)))
                 }
                 Err(err) => {
-                    writer.abort();
+                    drop(writer);
                     Err(Failure {
                         error: err.error,
                         unsent: None,
@@ -122,10 +169,8 @@ impl H1Conn {
         }
         let write = async {
             self.stream.write_all(&head).await?;
-            if let RequestBody::Incoming(_) = body {
-                if has_body {
-                    send_body(&mut self.stream, &mut body, chunked).await?;
-                }
+            if body.is_streamed() && has_body {
+                send_body(&mut self.stream, &mut body, chunked).await?;
             }
             Ok::<_, std::io::Error>(())
         };

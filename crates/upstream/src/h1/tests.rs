@@ -115,7 +115,7 @@ async fn content_length_response_returns_the_connection_for_reuse() {
     assert_eq!(raw, "GET /a?b=1 HTTP/1.1\r\nhost: up\r\n\r\n");
     let mut again = pool.pop().expect("connection back in the pool");
     assert!(again.is_reusable());
-    assert_eq!(again.requests, 1);
+    assert_eq!(again.life.requests, 1);
     let resp = again.send(get("/b"), pool.clone()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(body_of(resp).await.0, "ok");

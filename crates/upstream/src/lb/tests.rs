@@ -11,7 +11,13 @@ fn endpoints(weights: &[u32]) -> Vec<Arc<Endpoint>> {
         .enumerate()
         .map(|(i, &w)| {
             let addr = format!("127.0.0.{}:80", i + 1).parse().unwrap();
-            Arc::new(Endpoint::new(addr, w, BTreeMap::new(), 1))
+            Arc::new(Endpoint::new(
+                addr,
+                w,
+                BTreeMap::new(),
+                1,
+                Default::default(),
+            ))
         })
         .collect()
 }

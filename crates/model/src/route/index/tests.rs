@@ -23,6 +23,9 @@ fn route(matches: Vec<RouteMatch>) -> Route {
         request_headers: HeaderOps::default(),
         response_headers: HeaderOps::default(),
         timeout: None,
+        retry: crate::route::RetryPolicy::istio_default(),
+        fault: None,
+        mirrors: Box::default(),
         stat: 0,
     }
 }

@@ -1,0 +1,492 @@
+//! The chaos suite: each resilience mechanism shown working under the fault it exists for, with
+//! real backends on loopback (some killed, failing, hanging or slow on purpose).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::Method;
+use rampart_testkit::{Backend, Reply};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::support::{TestGateway, G0};
+
+const HOST: &str = "app.default.svc.cluster.local";
+
+/// A STATIC ServiceEntry `app` with one endpoint per port.
+fn app(ports: &[u16]) -> String {
+    let mut eps = String::new();
+    for port in ports {
+        eps.push_str(&format!(
+            "  - {{address: 127.0.0.1, ports: {{http: {port}}}}}\n"
+        ));
+    }
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: app}}
+spec:
+  hosts: [{HOST}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  endpoints:
+{eps}"
+    )
+}
+
+/// A VirtualService sending everything to `app`, with extra route fields (flow-style YAML
+/// lines indented by four spaces, e.g. `    retries: {attempts: 2}`).
+fn route(extra: &str) -> String {
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [\"*\"]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: {HOST}}}}}]
+{extra}
+"
+    )
+}
+
+/// A DestinationRule for `app` with this `trafficPolicy` (flow-style YAML).
+fn policy(traffic_policy: &str) -> String {
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: app}}
+spec:
+  host: {HOST}
+  trafficPolicy: {traffic_policy}
+"
+    )
+}
+
+/// A backend that reads each request head (and a `content-length` body), then does what
+/// `answer` says on that connection; it reports every connection that ends.
+struct RawBackend {
+    port: u16,
+    seen: Arc<AtomicUsize>,
+    closed: tokio::sync::mpsc::UnboundedReceiver<()>,
+}
+
+#[derive(Clone, Copy)]
+enum Raw {
+    /// Never answer; keep the connection until the peer closes it.
+    Hang,
+    /// Close the connection without answering.
+    Close,
+}
+
+async fn raw_backend(behaviour: Raw) -> RawBackend {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (tx, closed) = tokio::sync::mpsc::unbounded_channel();
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (counter, tx) = (counter.clone(), tx.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let body_len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + body_len {
+                        continue;
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    match behaviour {
+                        Raw::Close => break,
+                        Raw::Hang => {
+                            // Wait for the peer to go away.
+                            while let Ok(n) = stream.read(&mut chunk).await {
+                                if n == 0 {
+                                    break;
+                                }
+                            }
+                            break;
+                        }
+                    }
+                }
+                let _ = stream.shutdown().await;
+                let _ = tx.send(());
+            });
+        }
+    });
+    RawBackend { port, seen, closed }
+}
+
+/// Polls `cond` until it holds (bounded: panics after 10 s).
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The value of one `envoy_cluster_*` series for the `app` cluster.
+async fn cluster_stat(gw: &TestGateway, stat: &str) -> u64 {
+    let metrics = gw.admin("/stats/prometheus").await.body;
+    let prefix = format!("envoy_cluster_{stat}{{cluster_name=\"outbound|9080||{HOST}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {stat} series"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_backend_killed_under_load_costs_no_request_when_retries_are_configured() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let yaml = format!(
+        "{G0}{}{}",
+        app(&[a.port(), b.port()]),
+        route("    retries: {attempts: 3, retryOn: \"connect-failure,reset,503\"}")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let halfway = Arc::new(tokio::sync::Notify::new());
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (req, sent, halfway) = (gw.get(HOST, "/"), sent.clone(), halfway.clone());
+        clients.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for _ in 0..50 {
+                let resp = req.clone().send().await.expect("gateway answers");
+                if resp.status != 200 {
+                    failures.push(format!("{} {}", resp.status, resp.body));
+                }
+                if sent.fetch_add(1, Ordering::SeqCst) + 1 == 100 {
+                    halfway.notify_one();
+                }
+            }
+            failures
+        }));
+    }
+    halfway.notified().await;
+    let a_before = a.count();
+    a.stop().await;
+    let mut failures = Vec::new();
+    for c in clients {
+        failures.extend(c.await.unwrap());
+    }
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    assert!(a_before > 0, "a served before it was killed");
+    assert!(b.count() > 200, "b took over: {}", b.count());
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_half_its_requests_is_masked_by_two_retries() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let flaky = {
+        let n = n.clone();
+        Backend::with("flaky", move |_| {
+            if n.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                Reply::new(503, "flaky failed")
+            } else {
+                Reply::new(200, "flaky")
+            }
+        })
+        .await
+    };
+    let good = Backend::start("good").await;
+    let yaml = format!(
+        "{G0}{}{}",
+        app(&[flaky.port(), good.port()]),
+        route("    retries: {attempts: 2, retryOn: 5xx}")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let req = gw.get(HOST, "/");
+        clients.push(tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for _ in 0..100 {
+                let resp = req.clone().send().await.expect("answer");
+                if resp.status != 200 {
+                    failed.push(format!(
+                        "{} {} {}",
+                        resp.status,
+                        resp.body,
+                        resp.header("x-envoy-upstream-service-time")
+                    ));
+                }
+            }
+            failed
+        }));
+    }
+    let mut failed = Vec::new();
+    for c in clients {
+        failed.extend(c.await.unwrap());
+    }
+    assert!(
+        failed.len() <= 1,
+        "success rate {}/1000: {failed:?}",
+        1000 - failed.len()
+    );
+    assert!(
+        flaky.count() > 100,
+        "the flaky endpoint kept getting traffic"
+    );
+    let retries = cluster_stat(&gw, "upstream_rq_retry").await;
+    assert!(retries > 0, "retries counted");
+    assert_eq!(
+        cluster_stat(&gw, "upstream_rq_retry_success").await,
+        retries,
+        "every retry went to an endpoint that answered"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_backend_gets_504_at_the_timeout_and_other_routes_keep_serving() {
+    let mut hang = raw_backend(Raw::Hang).await;
+    let fine = Backend::start("fine").await;
+    let yaml = format!(
+        "{G0}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: hang}}
+spec:
+  hosts: [hang.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
+{}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: hang}}
+spec:
+  hosts: [hang.internal]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: hang.internal}}}}]
+    timeout: 2s
+",
+        hang.port,
+        app(&[fine.port()]).replace("name: app", "name: fine"),
+    ) + &route("");
+    let gw = TestGateway::start(&yaml).await;
+    let started = Instant::now();
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let req = gw.get("hang.internal", "/slow");
+            tokio::spawn(async move { req.send().await.expect("answer") })
+        })
+        .collect();
+    eventually("the hanging backend to hold 4 requests", || {
+        hang.seen.load(Ordering::SeqCst) == 4
+    })
+    .await;
+    for _ in 0..100 {
+        let resp = gw.get(HOST, "/").send().await.unwrap();
+        assert_eq!(resp.status, 200);
+    }
+    assert!(
+        slow.iter().all(|s| !s.is_finished()),
+        "other routes were served while the hanging requests waited"
+    );
+    for s in slow {
+        let resp = s.await.unwrap();
+        assert_eq!(resp.status, 504);
+        assert_eq!(resp.body, "upstream request timeout");
+    }
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    // The upstream requests were cancelled: the backend sees its connections closed.
+    for _ in 0..4 {
+        tokio::time::timeout(Duration::from_secs(10), hang.closed.recv())
+            .await
+            .expect("upstream connection closed after the timeout");
+    }
+    assert_eq!(
+        cluster_stat_of(&gw, "upstream_rq_timeout", "outbound|80||hang.internal").await,
+        4
+    );
+}
+
+async fn cluster_stat_of(gw: &TestGateway, stat: &str, cluster: &str) -> u64 {
+    let metrics = gw.admin("/stats/prometheus").await.body;
+    let prefix = format!("envoy_cluster_{stat}{{cluster_name=\"{cluster}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {stat} series for {cluster}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_slow_backend_behind_one_connection_and_one_pending_request_overflows_at_once() {
+    let slow = Backend::with("slow", |_| {
+        Reply::new(200, "slow").delayed(Duration::from_millis(400))
+    })
+    .await;
+    let yaml = format!(
+        "{G0}{}{}{}",
+        app(&[slow.port()]),
+        route(""),
+        policy("{connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}}")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let start = Instant::now();
+    // The first request takes the only connection; of the next five, one may wait.
+    let first = {
+        let req = gw.get(HOST, "/");
+        tokio::spawn(async move { (req.send().await.expect("answer"), start.elapsed()) })
+    };
+    eventually("the first request to reach the backend", || {
+        slow.count() == 1
+    })
+    .await;
+    let mut clients: Vec<_> = (0..5)
+        .map(|_| {
+            let req = gw.get(HOST, "/");
+            tokio::spawn(async move {
+                let resp = req.send().await.expect("answer");
+                (resp, start.elapsed())
+            })
+        })
+        .collect();
+    clients.push(first);
+    let mut ok = Vec::new();
+    let mut overflow = Vec::new();
+    for c in clients {
+        let (resp, at) = c.await.unwrap();
+        match resp.status.as_u16() {
+            200 => ok.push(at),
+            503 => {
+                assert_eq!(resp.header("x-envoy-overloaded"), "true");
+                overflow.push(at);
+            }
+            other => panic!("unexpected {other}: {}", resp.body),
+        }
+    }
+    assert_eq!(ok.len(), 2, "one in flight and one pending get through");
+    assert_eq!(overflow.len(), 4);
+    // Overflows are answered at once, not queued behind the slow backend.
+    let first_ok = ok.iter().min().unwrap();
+    assert!(overflow.iter().all(|at| at < first_ok));
+    assert_eq!(cluster_stat(&gw, "upstream_rq_pending_overflow").await, 4);
+    assert_eq!(
+        cluster_stat(&gw, "upstream_cx_total").await,
+        1,
+        "never a second connection"
+    );
+    assert_eq!(slow.count(), 2);
+}
+
+#[tokio::test]
+async fn a_post_the_backend_may_have_seen_is_not_retried_unless_the_policy_says_so() {
+    let closer = raw_backend(Raw::Close).await;
+    // Istio's default policy (no `retries`) retries connect failures only.
+    let gw = TestGateway::start(&format!("{G0}{}{}", app(&[closer.port]), route(""))).await;
+    let resp = gw
+        .get(HOST, "/orders")
+        .method(Method::POST)
+        .body("order=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 503);
+    assert_eq!(
+        closer.seen.load(Ordering::SeqCst),
+        1,
+        "sent once, never again"
+    );
+    // A policy that retries resets sends it again, body included.
+    gw.write(&format!(
+        "{G0}{}{}",
+        app(&[closer.port]),
+        route("    retries: {attempts: 2, retryOn: reset}")
+    ));
+    gw.gw.reload().await.expect("reloaded");
+    let resp = gw
+        .get(HOST, "/orders")
+        .method(Method::POST)
+        .body("order=2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 503);
+    assert_eq!(
+        closer.seen.load(Ordering::SeqCst),
+        4,
+        "1 + 1 try + 2 retries"
+    );
+}
+
+#[tokio::test]
+async fn a_post_that_could_not_connect_is_retried_on_another_endpoint() {
+    let dead = rampart_testkit::free_port();
+    let live = Backend::start("live").await;
+    let gw = TestGateway::start(&format!("{G0}{}{}", app(&[dead, live.port()]), route(""))).await;
+    for i in 0..20 {
+        let resp = gw
+            .get(HOST, "/orders")
+            .method(Method::POST)
+            .body(format!("order={i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.body);
+    }
+    let bodies: Vec<_> = live.requests().iter().map(|r| r.body.clone()).collect();
+    assert_eq!(bodies.len(), 20);
+    assert!(bodies
+        .iter()
+        .enumerate()
+        .all(|(i, b)| b == format!("order={i}").as_bytes()));
+}
+
+#[tokio::test]
+async fn a_large_body_is_streamed_and_not_retried() {
+    let closer = raw_backend(Raw::Close).await;
+    let gw = TestGateway::start(&format!(
+        "{G0}{}{}",
+        app(&[closer.port]),
+        route("    retries: {attempts: 2, retryOn: reset}")
+    ))
+    .await;
+    let big = vec![b'x'; 256 * 1024];
+    let resp = gw
+        .get(HOST, "/upload")
+        .method(Method::POST)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 503);
+    assert_eq!(
+        closer.seen.load(Ordering::SeqCst),
+        1,
+        "a body over the buffer limit is not replayed"
+    );
+}
