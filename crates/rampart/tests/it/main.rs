@@ -8,5 +8,6 @@ mod reload;
 mod resilience;
 mod routing;
 mod scenarios;
+mod scenarios_resilience;
 mod support;
 mod upstreams;
