@@ -263,14 +263,8 @@ fn policy_parts<T>(
     if let Some(pool) = pool {
         let cp = format!("{path}.connectionPool");
         if let Some(tcp) = &pool.tcp {
-            let fields = [
-                (tcp.tcp_keepalive.is_some(), "tcpKeepalive"),
-                (
-                    tcp.max_connection_duration.is_some(),
-                    "maxConnectionDuration",
-                ),
-                (tcp.idle_timeout.is_some(), "idleTimeout"),
-            ];
+            // `tcp.idleTimeout` governs TCP proxying, which has no routes yet.
+            let fields = [(tcp.idle_timeout.is_some(), "idleTimeout")];
             for (present, f) in fields {
                 if present {
                     reject(res, diags, &format!("{cp}.tcp.{f}"), f);
@@ -284,7 +278,6 @@ fn policy_parts<T>(
                     http.max_concurrent_streams.is_some(),
                     "maxConcurrentStreams",
                 ),
-                (http.http2_keep_alive.is_some(), "http2KeepAlive"),
             ];
             for (present, f) in fields {
                 if present {

@@ -165,14 +165,12 @@ impl Cluster {
                     kind: ConnKind::H1 { conn, idle },
                 })
             }
-            UpstreamProtocol::Http2 => endpoint
-                .pool()
-                .h2(endpoint, spec.connect_timeout)
-                .await
-                .map(|sender| Conn {
+            UpstreamProtocol::Http2 => {
+                endpoint.pool().h2(endpoint, spec).await.map(|sender| Conn {
                     endpoint: endpoint.clone(),
                     kind: ConnKind::H2(sender),
-                }),
+                })
+            }
         };
         if matches!(conn, Err(Error::ConnectFailure(_))) {
             endpoint.connect_failures.fetch_add(1, Ordering::Relaxed);
@@ -199,7 +197,7 @@ impl Cluster {
                 });
             if may_open {
                 let slot = ConnSlot::new(endpoint);
-                let stream = connect(endpoint.address, spec.connect_timeout).await?;
+                let stream = connect(endpoint.address, spec).await?;
                 endpoint.connections.fetch_add(1, Ordering::Relaxed);
                 let life = Lifetime::new(limits.max_requests_per_connection, Some(slot));
                 return Ok(H1Conn::with_life(stream, life));

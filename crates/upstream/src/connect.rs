@@ -1,14 +1,16 @@
 //! Opening TCP connections to endpoints, bounded by the cluster's connect timeout.
 
+use rampart_model::ClusterSpec;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use tokio::net::TcpStream;
 
 use crate::error::Error;
 
-/// Connects to `addr` within `timeout`, with Nagle off (requests are small and latency-bound).
-pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Error> {
+/// Connects to `addr` within the cluster's connect timeout, with Nagle off (requests are small
+/// and latency-bound) and the cluster's TCP keep-alive settings.
+pub async fn connect(addr: SocketAddr, spec: &ClusterSpec) -> Result<TcpStream, Error> {
+    let timeout = spec.connect_timeout;
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(err)) => return Err(Error::ConnectFailure(err)),
@@ -19,7 +21,86 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, E
             )))
         }
     };
-    // Best effort: a socket that refuses TCP_NODELAY still works.
+    // Best effort: a socket that refuses TCP_NODELAY or keep-alive settings still works.
     let _ = stream.set_nodelay(true);
+    if let Some(ka) = spec.pool.tcp_keepalive {
+        let mut keepalive = socket2::TcpKeepalive::new();
+        if let Some(time) = ka.time {
+            keepalive = keepalive.with_time(time);
+        }
+        if let Some(interval) = ka.interval {
+            keepalive = keepalive.with_interval(interval);
+        }
+        if let Some(probes) = ka.probes {
+            keepalive = keepalive.with_retries(probes);
+        }
+        if let Err(err) = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive) {
+            tracing::debug!(%addr, error = %err, "cannot set TCP keep-alive");
+        }
+    }
     Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rampart_model::{
+        ClusterKey, ClusterSpec, LbPolicy, PoolSettings, TcpKeepalive, UpstreamProtocol,
+    };
+
+    use super::*;
+
+    fn spec(keepalive: Option<TcpKeepalive>) -> ClusterSpec {
+        ClusterSpec {
+            key: ClusterKey {
+                host: "a".into(),
+                port: 80,
+                subset: None,
+            },
+            endpoints: Vec::new(),
+            lb: LbPolicy::RoundRobin,
+            protocol: UpstreamProtocol::Http1,
+            connect_timeout: Duration::from_secs(1),
+            dns_refresh: Duration::from_secs(5),
+            pool: PoolSettings {
+                tcp_keepalive: keepalive,
+                ..PoolSettings::default()
+            },
+            outlier: None,
+            health_check: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn tcp_keepalive_settings_reach_the_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let plain = connect(addr, &spec(None)).await.unwrap();
+        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
+        let ka = TcpKeepalive {
+            probes: Some(3),
+            time: Some(Duration::from_secs(30)),
+            interval: Some(Duration::from_secs(5)),
+        };
+        let stream = connect(addr, &spec(Some(ka))).await.unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(30));
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), Duration::from_secs(5));
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), 3);
+        assert!(stream.nodelay().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_failure() {
+        let addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        assert!(matches!(
+            connect(addr, &spec(None)).await,
+            Err(Error::ConnectFailure(_))
+        ));
+    }
 }

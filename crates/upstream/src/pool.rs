@@ -6,15 +6,15 @@
 //! closes.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use crossbeam_queue::ArrayQueue;
 use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::body::RequestBody;
-use rampart_model::PoolSettings;
+use rampart_model::{ClusterSpec, PoolSettings};
 
 use crate::connect::connect;
 use crate::error::Error;
@@ -71,7 +71,7 @@ impl WorkerPool {
     pub async fn h2(
         &self,
         endpoint: &Arc<crate::Endpoint>,
-        connect_timeout: Duration,
+        spec: &ClusterSpec,
     ) -> Result<H2Sender, Error> {
         let addr = endpoint.address;
         if let Some(sender) = self.h2.load().as_deref() {
@@ -86,12 +86,20 @@ impl WorkerPool {
                 return Ok(sender.clone());
             }
         }
-        let stream = connect(addr, connect_timeout).await?;
+        let stream = connect(addr, spec).await?;
         // HTTP/2 multiplexes: the one connection per worker is always allowed (Envoy lets a
         // pool with no connection open one), and counted.
         endpoint.load.force_open();
         let slot = ConnSlot::new(endpoint);
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        if let Some((interval, timeout)) = spec.pool.http2_keepalive {
+            builder
+                .timer(TokioTimer::new())
+                .keep_alive_interval(interval)
+                .keep_alive_timeout(timeout)
+                .keep_alive_while_idle(true);
+        }
+        let (sender, conn) = builder
             .handshake(TokioIo::new(stream))
             .await
             .map_err(Error::from_send)?;

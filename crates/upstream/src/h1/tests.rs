@@ -254,3 +254,29 @@ async fn an_idle_connection_the_upstream_closed_is_not_reusable() {
     client.stream.readable().await.unwrap();
     assert!(!client.is_reusable());
 }
+
+#[test]
+fn idle_and_aged_connections_are_not_reused() {
+    use std::time::{Duration, Instant};
+    let life = super::Lifetime::new(0, None);
+    let now = Instant::now();
+    assert!(life.usable(now, Duration::from_secs(60), None));
+    let later = now + Duration::from_secs(61);
+    assert!(
+        !life.usable(later, Duration::from_secs(60), None),
+        "idle too long"
+    );
+    assert!(life.usable(
+        later,
+        Duration::from_secs(3600),
+        Some(Duration::from_secs(120))
+    ));
+    assert!(
+        !life.usable(
+            now + Duration::from_secs(121),
+            Duration::from_secs(3600),
+            Some(Duration::from_secs(120))
+        ),
+        "older than maxConnectionDuration"
+    );
+}
