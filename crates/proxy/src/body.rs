@@ -1,5 +1,6 @@
 //! The response body sent downstream: streamed from an upstream, or made by the gateway.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -12,6 +13,9 @@ use rampart_upstream::PooledBody;
 pub enum ResponseBody {
     /// Streamed from the upstream (trailers included, for gRPC).
     Upstream(PooledBody),
+    /// Streamed from the upstream until the route timeout, which covers the whole response
+    /// as in Envoy: a body still streaming then is cut off (the client sees a reset).
+    Deadline(PooledBody, Pin<Box<tokio::time::Sleep>>),
     /// Made by the gateway.
     Full(Option<Bytes>),
 }
@@ -39,20 +43,29 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
             Self::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Self::Deadline(body, deadline) => {
+                if let Poll::Ready(frame) = Pin::new(body).poll_frame(cx) {
+                    return Poll::Ready(frame);
+                }
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err("upstream request timeout".into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Upstream(body) => body.is_end_stream(),
+            Self::Upstream(body) | Self::Deadline(body, _) => body.is_end_stream(),
             Self::Full(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Upstream(body) => body.size_hint(),
+            Self::Upstream(body) | Self::Deadline(body, _) => body.size_hint(),
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
         }

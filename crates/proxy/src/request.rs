@@ -170,8 +170,11 @@ async fn proxy(
     };
     let sent_at = Instant::now();
     let call = forward::send(&target, upstream_req, replay, flags);
-    let result = match route.timeout {
-        Some(limit) => match tokio::time::timeout(limit, call).await {
+    let deadline = route
+        .timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
+    let result = match deadline {
+        Some(deadline) => match tokio::time::timeout_at(deadline, call).await {
             Ok(result) => result,
             Err(_) => {
                 cluster.load.stats.timeouts.fetch_add(1, Ordering::Relaxed);
@@ -200,7 +203,13 @@ async fn proxy(
     }
     route.response_headers.apply(&mut parts.headers);
     dest.response_headers.apply(&mut parts.headers);
-    Ok(Response::from_parts(parts, ResponseBody::Upstream(body)))
+    let body = match deadline {
+        Some(deadline) => {
+            ResponseBody::Deadline(body, Box::pin(tokio::time::sleep_until(deadline)))
+        }
+        None => ResponseBody::Upstream(body),
+    };
+    Ok(Response::from_parts(parts, body))
 }
 
 /// The request as the upstream will see it: proxy headers, header edits and rewrites applied.

@@ -87,7 +87,10 @@ mod tests {
         let sock = socket2::SockRef::from(&stream);
         assert!(sock.keepalive().unwrap());
         assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(30));
-        assert_eq!(sock.tcp_keepalive_interval().unwrap(), Duration::from_secs(5));
+        assert_eq!(
+            sock.tcp_keepalive_interval().unwrap(),
+            Duration::from_secs(5)
+        );
         assert_eq!(sock.tcp_keepalive_retries().unwrap(), 3);
         assert!(stream.nodelay().unwrap());
     }

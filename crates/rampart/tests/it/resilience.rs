@@ -83,6 +83,8 @@ enum Raw {
     Hang,
     /// Close the connection without answering.
     Close,
+    /// Send a response head and part of the body, then stall.
+    StallBody,
 }
 
 async fn raw_backend(behaviour: Raw) -> RawBackend {
@@ -120,6 +122,17 @@ async fn raw_backend(behaviour: Raw) -> RawBackend {
                     counter.fetch_add(1, Ordering::SeqCst);
                     match behaviour {
                         Raw::Close => break,
+                        Raw::StallBody => {
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+                                .await;
+                            while let Ok(n) = stream.read(&mut chunk).await {
+                                if n == 0 {
+                                    break;
+                                }
+                            }
+                            break;
+                        }
                         Raw::Hang => {
                             // Wait for the peer to go away.
                             while let Ok(n) = stream.read(&mut chunk).await {
@@ -489,4 +502,22 @@ async fn a_large_body_is_streamed_and_not_retried() {
         1,
         "a body over the buffer limit is not replayed"
     );
+}
+
+#[tokio::test]
+async fn the_route_timeout_also_cuts_off_a_body_that_stalls() {
+    let mut stall = raw_backend(Raw::StallBody).await;
+    let gw = TestGateway::start(&format!(
+        "{G0}{}{}",
+        app(&[stall.port]),
+        route("    timeout: 1s")
+    ))
+    .await;
+    let start = Instant::now();
+    let result = gw.get(HOST, "/stream").send().await;
+    assert!(result.is_err(), "the body is cut off: {result:?}");
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    tokio::time::timeout(Duration::from_secs(10), stall.closed.recv())
+        .await
+        .expect("the upstream connection is closed too");
 }
