@@ -20,6 +20,7 @@ use rampart_model::{
 use crate::hosts::{covered_by, exported_to, resolve_short};
 use crate::pool_policy;
 use crate::services::Registry;
+use crate::{locality, ProxyIdentity};
 
 /// Envoy's (and Istio's mesh) default connect timeout.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,16 +43,19 @@ pub struct Builder<'a> {
     services: &'a Registry<'a>,
     /// The proxy's namespace: DestinationRules must be exported to it.
     viewer_ns: &'a str,
+    /// The proxy, for locality-aware load balancing.
+    me: &'a ProxyIdentity,
     specs: Vec<ClusterSpec>,
     ids: HashMap<ClusterKey, ClusterId>,
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(set: &'a ConfigSet, services: &'a Registry<'a>, viewer_ns: &'a str) -> Self {
+    pub fn new(set: &'a ConfigSet, services: &'a Registry<'a>, me: &'a ProxyIdentity) -> Self {
         Self {
             set,
             services,
-            viewer_ns,
+            viewer_ns: &me.namespace,
+            me,
             specs: Vec::new(),
             ids: HashMap::new(),
         }
@@ -147,6 +151,13 @@ impl<'a> Builder<'a> {
         if let Some(s) = subset_labels {
             endpoints.retain(|e| s.labels.iter().all(|(k, v)| e.labels.get(k) == Some(v)));
         }
+        locality::apply(
+            policy.lb.and_then(|lb| lb.locality_lb_setting.as_ref()),
+            policy.outlier.is_some(),
+            self.me.locality.as_deref(),
+            &self.me.labels,
+            &mut endpoints,
+        );
         let protocol = protocol(se, port, policy.pool);
         let spec = ClusterSpec {
             key: key.clone(),
@@ -217,6 +228,8 @@ impl<'a> Builder<'a> {
                     },
                     weight: 1,
                     labels: Default::default(),
+                    locality: None,
+                    priority: 0,
                 })
                 .collect();
         }
@@ -240,6 +253,12 @@ impl<'a> Builder<'a> {
                     address,
                     weight: we.weight.unwrap_or(1).max(1),
                     labels: we.labels.clone(),
+                    locality: we
+                        .locality
+                        .as_deref()
+                        .filter(|l| !l.is_empty())
+                        .map(Arc::from),
+                    priority: 0,
                 })
             })
             .collect()

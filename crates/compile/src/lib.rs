@@ -13,6 +13,7 @@ pub mod explain;
 mod gateways;
 mod hosts;
 mod limits;
+mod locality;
 mod matches;
 mod pool_policy;
 mod resilience;
@@ -36,6 +37,8 @@ pub struct ProxyIdentity {
     pub namespace: String,
     /// Address listeners bind (Gateway `bind` overrides it per server).
     pub bind: IpAddr,
+    /// `region/zone/subzone` of the proxy, for locality-aware load balancing.
+    pub locality: Option<String>,
 }
 
 impl Default for ProxyIdentity {
@@ -44,6 +47,7 @@ impl Default for ProxyIdentity {
             labels: BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]),
             namespace: "istio-system".to_string(),
             bind: IpAddr::from([0, 0, 0, 0]),
+            locality: None,
         }
     }
 }
@@ -71,7 +75,7 @@ pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
     unsupported::check(set, &mut diags);
     limits::check(set, &mut diags);
     let services = services::Registry::build(set, &me.namespace, &mut diags);
-    let mut clusters = clusters::Builder::new(set, &services, &me.namespace);
+    let mut clusters = clusters::Builder::new(set, &services, me);
     let mut stats = stats::StatTable::new();
     let listeners = gateways::build(set, me, &mut clusters, &mut stats, &mut diags);
     let clusters = clusters.finish(&mut diags);

@@ -226,14 +226,6 @@ fn policy_parts<T>(
                 "PASSTHROUGH load balancing",
             );
         }
-        if lb.locality_lb_setting.is_some() {
-            reject(
-                res,
-                diags,
-                &format!("{lp}.localityLbSetting"),
-                "localityLbSetting",
-            );
-        }
         if lb.zone_aware_lb_setting.is_some() {
             reject(
                 res,

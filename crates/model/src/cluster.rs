@@ -201,6 +201,11 @@ pub struct EndpointSpec {
     pub weight: u32,
     /// Endpoint labels (used for subsets; shown in `/clusters`).
     pub labels: BTreeMap<String, String>,
+    /// `region/zone/subzone`, when known.
+    pub locality: Option<Arc<str>>,
+    /// Failover priority: 0 is used first; higher ones take traffic as lower ones become
+    /// unhealthy (Envoy priority levels, from `localityLbSetting`).
+    pub priority: u32,
 }
 
 /// An endpoint address: an IP socket, or a DNS name resolved at run time.

@@ -42,6 +42,9 @@ enum Command {
         /// Address listeners bind when a Gateway server has no `bind`.
         #[arg(long, default_value = "0.0.0.0")]
         bind: IpAddr,
+        /// This proxy's locality, region/zone/subzone (for localityLbSetting).
+        #[arg(long)]
+        locality: Option<String>,
         /// Log format.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
@@ -126,6 +129,7 @@ fn main() -> anyhow::Result<()> {
             labels,
             namespace,
             bind,
+            locality,
             log_format,
             drain_timeout,
             trusted_hops,
@@ -140,7 +144,10 @@ fn main() -> anyhow::Result<()> {
             let opts = GatewayOptions {
                 admin: Some(admin),
                 workers,
-                identity: identity(&labels, Some(namespace), Some(bind))?,
+                identity: ProxyIdentity {
+                    locality,
+                    ..identity(&labels, Some(namespace), Some(bind))?
+                },
                 watch: !no_watch,
                 log_filter: filter,
                 log_control: Some(control),
