@@ -15,6 +15,7 @@ pub mod h1;
 pub mod lb;
 pub mod load;
 pub mod pool;
+pub mod priority;
 pub mod registry;
 pub mod resolve;
 pub mod worker;
