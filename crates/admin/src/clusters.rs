@@ -27,7 +27,20 @@ pub fn text(state: &AdminState) -> String {
         for ep in &st.endpoints {
             let p = format!("{name}::{}", ep.address);
             let _ = writeln!(out, "{p}::weight::{}", ep.weight);
-            let _ = writeln!(out, "{p}::health_flags::healthy");
+            let _ = writeln!(out, "{p}::health_flags::{}", ep.health.flags());
+            let _ = writeln!(
+                out,
+                "{p}::priority::{}",
+                ep.priority.load(Ordering::Relaxed)
+            );
+            if let Some(locality) = &ep.locality {
+                let _ = writeln!(out, "{p}::locality::{locality}");
+            }
+            let _ = writeln!(
+                out,
+                "{p}::outlier_ejections::{}",
+                ep.health.ejection_multiplier()
+            );
             let _ = writeln!(out, "{p}::rq_active::{}", ep.active_requests());
             let _ = writeln!(
                 out,
@@ -70,7 +83,10 @@ pub fn json(state: &AdminState) -> serde_json::Value {
                     "address": ep.address.to_string(),
                     "weight": ep.weight,
                     "labels": ep.labels,
-                    "health": "healthy",
+                    "health": ep.health.flags(),
+                    "priority": ep.priority.load(Ordering::Relaxed),
+                    "locality": ep.locality.as_deref(),
+                    "ejectionMultiplier": ep.health.ejection_multiplier(),
                     "rqActive": ep.active_requests(),
                     "rqTotal": ep.requests.load(Ordering::Relaxed),
                     "cxTotal": ep.connections.load(Ordering::Relaxed),

@@ -166,25 +166,6 @@ fn traffic_policy<T>(
         tp.connection_pool.as_ref(),
         tp.tls.as_ref().map(|t| t.mode),
     );
-    // OUTLIER-PENDING: accepted once passive health checking lands.
-    if tp.outlier_detection.is_some() {
-        reject(
-            res,
-            diags,
-            &format!("{path}.outlierDetection"),
-            "outlierDetection",
-        );
-    }
-    for (i, pl) in tp.port_level_settings.iter().enumerate() {
-        if pl.outlier_detection.is_some() {
-            reject(
-                res,
-                diags,
-                &format!("{path}.portLevelSettings[{i}].outlierDetection"),
-                "outlierDetection",
-            );
-        }
-    }
     if tp.tunnel.is_some() {
         reject(res, diags, &format!("{path}.tunnel"), "tunnel");
     }

@@ -17,16 +17,35 @@ use crate::error::Error;
 use crate::h1::{H1Conn, IdleQueue, Lifetime};
 use crate::lb::Balancer;
 use crate::load::{ClusterLoad, ConnSlot};
+use crate::outlier::HealthStats;
 use crate::pool::H2Sender;
+use crate::priority;
 
-/// Settings and endpoints of a cluster as of the last reload or DNS answer.
+/// Settings and endpoints of a cluster as of the last reload, DNS answer or health change.
 #[derive(Debug)]
 pub struct ClusterState {
     /// Compiled settings.
     pub spec: ClusterSpec,
-    /// Endpoints that requests may go to.
+    /// Every endpoint, healthy or not.
     pub endpoints: Vec<Arc<Endpoint>>,
+    /// Endpoints that may take traffic, by failover priority, each with its balancer.
+    levels: Vec<Level>,
+    /// Share of requests (percent) each level takes; empty when there is a single level.
+    loads: Vec<u32>,
+}
+
+/// The routable endpoints of one priority.
+#[derive(Debug)]
+struct Level {
+    endpoints: Vec<Arc<Endpoint>>,
     balancer: Balancer,
+}
+
+impl ClusterState {
+    /// Endpoints that may take traffic now (healthy, or all of them in panic mode).
+    pub fn routable(&self) -> impl Iterator<Item = &Arc<Endpoint>> {
+        self.levels.iter().flat_map(|l| l.endpoints.iter())
+    }
 }
 
 /// A cluster that outlives snapshots; the registry updates it in place on reload.
@@ -48,12 +67,18 @@ pub struct Cluster {
     pub(crate) resolver: OnceLock<tokio::task::AbortHandle>,
     /// Live load and circuit-breaker counters.
     pub load: Arc<ClusterLoad>,
+    /// Outlier-detection and health-check counters.
+    pub health_stats: HealthStats,
+    pub(crate) sweeper: OnceLock<tokio::task::AbortHandle>,
+    pub(crate) checker: OnceLock<tokio::task::AbortHandle>,
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(task) = self.resolver.get() {
-            task.abort();
+        for task in [&self.resolver, &self.sweeper, &self.checker] {
+            if let Some(task) = task.get() {
+                task.abort();
+            }
         }
     }
 }
@@ -74,6 +99,9 @@ impl Cluster {
             no_healthy_upstream: AtomicU64::new(0),
             resolver: OnceLock::new(),
             load,
+            health_stats: HealthStats::default(),
+            sweeper: OnceLock::new(),
+            checker: OnceLock::new(),
         }
     }
 
@@ -95,8 +123,31 @@ impl Cluster {
             return;
         }
         self.pending.store(None);
-        let next = build_state(spec, &old.endpoints, &resolved, self.workers, &self.load);
-        self.state.store(Arc::new(next));
+        drop(old);
+        self.state.rcu(|old| {
+            build_state(
+                spec.clone(),
+                &old.endpoints,
+                &resolved,
+                self.workers,
+                &self.load,
+            )
+        });
+    }
+
+    /// Rebuilds the routable endpoint sets after a health change (ejection, return, health
+    /// check verdict).
+    pub fn refresh_health(&self) {
+        self.state.rcu(|old| {
+            let endpoints = old.endpoints.clone();
+            let (levels, loads) = levels(&old.spec, &endpoints);
+            ClusterState {
+                spec: old.spec.clone(),
+                endpoints,
+                levels,
+                loads,
+            }
+        });
     }
 
     /// The settings the resolver should look names up for: the pending ones too.
@@ -128,14 +179,26 @@ impl Cluster {
             _ if changed => old.spec.clone(),
             _ => return,
         };
-        let state = build_state(spec, &old.endpoints, &resolved, self.workers, &self.load);
-        self.state.store(Arc::new(state));
+        drop(old);
+        self.state.rcu(|old| {
+            build_state(
+                spec.clone(),
+                &old.endpoints,
+                &resolved,
+                self.workers,
+                &self.load,
+            )
+        });
     }
 
     /// Chooses an endpoint; `hash` is the request's consistent-hash key, if the policy uses one.
     pub fn pick(&self, state: &ClusterState, hash: Option<u64>) -> Result<Arc<Endpoint>, Error> {
-        match state.balancer.pick(&state.endpoints, hash) {
-            Some(i) => Ok(state.endpoints[i].clone()),
+        let level = match state.levels.as_slice() {
+            [only] => Some(only),
+            levels => priority::choose(&state.loads, fastrand::u32(..100)).map(|i| &levels[i]),
+        };
+        match level.and_then(|l| Some(&l.endpoints[l.balancer.pick(&l.endpoints, hash)?])) {
+            Some(endpoint) => Ok(endpoint.clone()),
             None => {
                 self.no_healthy_upstream.fetch_add(1, Ordering::Relaxed);
                 Err(Error::NoHealthyUpstream)
@@ -299,26 +362,69 @@ fn build_state(
         };
         for &addr in addrs {
             let reuse = previous.iter().find(|p| {
-                p.address == addr && p.weight == ep.weight.max(1) && p.labels == ep.labels
+                p.address == addr
+                    && p.weight == ep.weight.max(1)
+                    && p.labels == ep.labels
+                    && p.locality == ep.locality
             });
-            endpoints.push(match reuse {
+            let endpoint = match reuse {
                 Some(p) => p.clone(),
-                None => Arc::new(Endpoint::new(
-                    addr,
-                    ep.weight,
-                    ep.labels.clone(),
-                    workers,
-                    load.clone(),
-                )),
-            });
+                None => Arc::new(
+                    Endpoint::new(addr, ep.weight, ep.labels.clone(), workers, load.clone())
+                        .with_locality(ep.locality.clone()),
+                ),
+            };
+            endpoint.priority.store(ep.priority, Ordering::Relaxed);
+            endpoints.push(endpoint);
         }
     }
-    let balancer = Balancer::build(&spec.lb, &endpoints);
+    let (levels, loads) = levels(&spec, &endpoints);
     ClusterState {
         spec,
         endpoints,
-        balancer,
+        levels,
+        loads,
     }
+}
+
+/// The routable endpoints by priority, with each priority's share of requests. Unhealthy
+/// endpoints are left out unless fewer than `minHealthPercent` are healthy (panic mode: then
+/// health is ignored, as Envoy does).
+fn levels(spec: &ClusterSpec, endpoints: &[Arc<Endpoint>]) -> (Vec<Level>, Vec<u32>) {
+    let min_health = spec.outlier.as_ref().map_or(0, |od| od.min_health_percent) as usize;
+    let healthy = endpoints.iter().filter(|e| e.health.is_healthy()).count();
+    let panic = min_health > 0 && healthy * 100 < min_health * endpoints.len();
+    let routable = |e: &&Arc<Endpoint>| panic || e.health.is_healthy();
+    let mut priorities: Vec<u32> = endpoints
+        .iter()
+        .map(|e| e.priority.load(Ordering::Relaxed))
+        .collect();
+    priorities.sort_unstable();
+    priorities.dedup();
+    let level = |members: Vec<Arc<Endpoint>>| Level {
+        balancer: Balancer::build(&spec.lb, &members),
+        endpoints: members,
+    };
+    if priorities.len() <= 1 {
+        let members = endpoints.iter().filter(routable).cloned().collect();
+        return (vec![level(members)], Vec::new());
+    }
+    let mut counts = Vec::with_capacity(priorities.len());
+    let mut levels = Vec::with_capacity(priorities.len());
+    for p in priorities {
+        let group: Vec<&Arc<Endpoint>> = endpoints
+            .iter()
+            .filter(|e| e.priority.load(Ordering::Relaxed) == p)
+            .collect();
+        let members: Vec<Arc<Endpoint>> = group
+            .iter()
+            .filter(|e| routable(e))
+            .map(|e| Arc::clone(e))
+            .collect();
+        counts.push((members.len(), group.len()));
+        levels.push(level(members));
+    }
+    (levels, priority::loads(&counts))
 }
 
 /// Whether every DNS endpoint of `spec` has an answer.

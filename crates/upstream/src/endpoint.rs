@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::load::ClusterLoad;
+use crate::outlier::EndpointHealth;
 use crate::pool::WorkerPool;
 
 /// An endpoint that requests can be sent to. Lives as long as some cluster lists it, so its
@@ -30,6 +31,12 @@ pub struct Endpoint {
     pub(crate) load: Arc<ClusterLoad>,
     /// Connections open now (all workers).
     pub(crate) open: AtomicU32,
+    /// Passive and active health.
+    pub health: EndpointHealth,
+    /// `region/zone/subzone`, when known.
+    pub locality: Option<Arc<str>>,
+    /// Failover priority (0 first); updated in place on reload.
+    pub priority: AtomicU32,
 }
 
 impl Endpoint {
@@ -52,7 +59,16 @@ impl Endpoint {
             pools: (0..workers.max(1)).map(|_| WorkerPool::default()).collect(),
             load,
             open: AtomicU32::new(0),
+            health: EndpointHealth::default(),
+            locality: None,
+            priority: AtomicU32::new(0),
         }
+    }
+
+    /// The same endpoint with its locality.
+    pub fn with_locality(mut self, locality: Option<Arc<str>>) -> Self {
+        self.locality = locality;
+        self
     }
 
     /// Requests in flight (sent, response body not finished).

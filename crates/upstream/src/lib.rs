@@ -12,13 +12,18 @@ pub mod connect;
 pub mod endpoint;
 pub mod error;
 pub mod h1;
+pub mod health_check;
 pub mod lb;
 pub mod load;
+pub mod outlier;
 pub mod pool;
 pub mod priority;
 pub mod registry;
 pub mod resolve;
 pub mod worker;
+
+#[cfg(test)]
+mod test_support;
 
 pub use body::{PooledBody, Recorder, Recording, RequestBody};
 pub use cluster::{Cluster, ClusterState, Conn, SendError};

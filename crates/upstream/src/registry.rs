@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use rampart_model::{ClusterKey, ClusterSpec, EndpointAddress};
 
 use crate::cluster::Cluster;
-use crate::resolve;
+use crate::{health_check, outlier, resolve};
 
 /// Clusters by stable key.
 #[derive(Debug)]
@@ -54,6 +54,21 @@ impl Registry {
                         .runtime
                         .spawn(resolve::refresh(Arc::downgrade(&cluster)));
                     let _ = cluster.resolver.set(task.abort_handle());
+                }
+                if spec.outlier.is_some() && cluster.sweeper.get().is_none() {
+                    let task = self.runtime.spawn(outlier::sweep(Arc::downgrade(&cluster)));
+                    let _ = cluster.sweeper.set(task.abort_handle());
+                }
+                if spec.health_check.is_some() {
+                    // A checker ends when its cluster loses the health check; start another
+                    // when it comes back.
+                    let running = cluster.checker.get().is_some_and(|t| !t.is_finished());
+                    if !running {
+                        let task = self
+                            .runtime
+                            .spawn(health_check::run(Arc::downgrade(&cluster)));
+                        let _ = cluster.checker.set(task.abort_handle());
+                    }
                 }
                 next.insert(spec.key.clone(), cluster.clone());
                 cluster

@@ -16,6 +16,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use rampart_model::route::RetryPolicy;
 use rampart_telemetry::{ResponseFlag, ResponseFlags};
+use rampart_upstream::outlier::Outcome;
 use rampart_upstream::{Cluster, ClusterState, Endpoint, PooledBody, RequestBody};
 
 use crate::error::Error;
@@ -86,7 +87,7 @@ pub async fn send(
         let (retriable, last) = match attempt {
             Attempt::Answered(resp) => {
                 let status = resp.status().as_u16();
-                shim_record_outcome(cluster, &state, &endpoint, Outcome::Response(status));
+                cluster.record_outcome(&state, &endpoint, Outcome::Response(status));
                 if !conditions.retry_response(&resp) {
                     if retrying {
                         cluster
@@ -104,14 +105,14 @@ pub async fn send(
                     err,
                     Error::Upstream(rampart_upstream::Error::ConnectFailure(_))
                 ) {
-                    shim_record_outcome(cluster, &state, &endpoint, Outcome::LocalFailure);
+                    cluster.record_outcome(&state, &endpoint, Outcome::LocalFailure);
                 }
                 let retriable = conditions.retry_unsent(&err);
                 next = Some(req);
                 (retriable, Err(err))
             }
             Attempt::Failed(err) => {
-                shim_record_outcome(cluster, &state, &endpoint, Outcome::LocalFailure);
+                cluster.record_outcome(&state, &endpoint, Outcome::LocalFailure);
                 if matches!(err, Error::Timeout) {
                     cluster
                         .load
@@ -212,8 +213,7 @@ fn pick(
     // The balancer keeps preferring tried endpoints (least request does when they are the
     // least loaded): take any endpoint not tried yet, if one is left.
     Ok(state
-        .endpoints
-        .iter()
+        .routable()
         .find(|e| fresh(e))
         .cloned()
         .unwrap_or(endpoint))
@@ -224,11 +224,3 @@ fn jitter(max: Duration) -> Duration {
     let ms = max.as_millis().max(1) as u64;
     Duration::from_millis(fastrand::u64(..=ms))
 }
-
-// SHIM-OUTLIER: replaced by rampart_upstream's outlier detection when it lands.
-#[allow(dead_code)]
-enum Outcome {
-    Response(u16),
-    LocalFailure,
-}
-fn shim_record_outcome(_: &Cluster, _: &ClusterState, _: &Arc<Endpoint>, _: Outcome) {}

@@ -521,3 +521,106 @@ async fn the_route_timeout_also_cuts_off_a_body_that_stalls() {
         .await
         .expect("the upstream connection is closed too");
 }
+
+#[tokio::test]
+async fn an_endpoint_answering_500_is_ejected_after_consecutive_errors_and_readmitted_later() {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let bad = {
+        let failing = failing.clone();
+        Backend::with("bad", move |_| {
+            if failing.load(Ordering::SeqCst) {
+                Reply::new(500, "bad")
+            } else {
+                Reply::new(200, "bad")
+            }
+        })
+        .await
+    };
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let yaml = format!(
+        "{G0}{}{}{}",
+        app(&[a.port(), b.port(), bad.port()]),
+        route(""),
+        policy(
+            "{loadBalancer: {simple: ROUND_ROBIN}, outlierDetection: {consecutive5xxErrors: 3, interval: 50ms, baseEjectionTime: 1s, maxEjectionPercent: 50}}"
+        )
+    );
+    let gw = TestGateway::start(&yaml).await;
+    // Round robin: every third request reaches `bad` until its third 500.
+    let mut errors = 0;
+    for _ in 0..30 {
+        let resp = gw.get(HOST, "/").send().await.unwrap();
+        if resp.status == 500 {
+            errors += 1;
+        }
+    }
+    assert_eq!(
+        errors, 3,
+        "ejected after exactly consecutive5xxErrors errors"
+    );
+    assert_eq!(bad.count(), 3);
+    assert_eq!(
+        cluster_stat(&gw, "outlier_detection_ejections_enforced_total").await,
+        1
+    );
+    assert_eq!(
+        cluster_stat(&gw, "outlier_detection_ejections_active").await,
+        1
+    );
+    let clusters = gw.admin("/clusters").await.body;
+    assert!(
+        clusters.contains(&format!(
+            "127.0.0.1:{}::health_flags::/failed_outlier_check",
+            bad.port()
+        )),
+        "{clusters}"
+    );
+    // Healthy again: readmitted once the ejection time has passed.
+    failing.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bad.count() == 3 {
+        assert!(Instant::now() < deadline, "never readmitted");
+        let resp = gw.get(HOST, "/").send().await.unwrap();
+        assert_eq!(resp.status, 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        cluster_stat(&gw, "outlier_detection_ejections_active").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn ejection_state_survives_a_reload() {
+    let bad = Backend::with("bad", |_| Reply::new(503, "bad")).await;
+    let good = Backend::start("good").await;
+    let dr = |lb: &str| {
+        policy(&format!(
+            "{{loadBalancer: {{simple: {lb}}}, outlierDetection: {{consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 5m, maxEjectionPercent: 100}}}}"
+        ))
+    };
+    let gw = TestGateway::start(&format!(
+        "{G0}{}{}{}",
+        app(&[bad.port(), good.port()]),
+        route(""),
+        dr("ROUND_ROBIN")
+    ))
+    .await;
+    for _ in 0..10 {
+        gw.get(HOST, "/").send().await.unwrap();
+    }
+    assert_eq!(bad.count(), 2);
+    // A reload that changes the load balancer keeps the endpoint ejected.
+    gw.write(&format!(
+        "{G0}{}{}{}",
+        app(&[bad.port(), good.port()]),
+        route(""),
+        dr("RANDOM")
+    ));
+    gw.gw.reload().await.expect("reloaded");
+    for _ in 0..20 {
+        assert_eq!(gw.get(HOST, "/").send().await.unwrap().status, 200);
+    }
+    assert_eq!(bad.count(), 2);
+}

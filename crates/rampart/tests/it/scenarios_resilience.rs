@@ -256,6 +256,11 @@ spec:
     connectionPool:
       tcp: {maxConnections: 1}
       http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
+    outlierDetection:
+      consecutive5xxErrors: 1
+      interval: 1s
+      baseEjectionTime: 3m
+      maxEjectionPercent: 100
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -318,10 +323,18 @@ async fn fortio(gw: &TestGateway, c: usize, n: usize) -> (usize, usize) {
 
 #[tokio::test]
 async fn s6_circuit_breaking() {
-    let httpbin_be = Backend::with("httpbin", |_| {
-        Reply::new(200, "httpbin").delayed(Duration::from_millis(20))
-    })
-    .await;
+    let fail_next = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let httpbin_be = {
+        let fail_next = fail_next.clone();
+        Backend::with("httpbin", move |_| {
+            if fail_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                Reply::new(500, "httpbin failed")
+            } else {
+                Reply::new(200, "httpbin").delayed(Duration::from_millis(20))
+            }
+        })
+        .await
+    };
     let gw = TestGateway::start(&format!("{G0}{}{HTTPBIN_CB}", httpbin(httpbin_be.port()))).await;
     let overflow_stat = "envoy_cluster_upstream_rq_pending_overflow{cluster_name=\"outbound|8000||httpbin.default.svc.cluster.local\"} ";
     let overflows = || async {
@@ -353,6 +366,26 @@ async fn s6_circuit_breaking() {
         10 + ok
     );
     assert!(metrics.contains(&cx_total), "{cx_total}");
+    // The overflow 503s were made by the gateway: they did not eject the only endpoint.
+    assert_eq!(gw.get(HTTPBIN, "/get").send().await.unwrap().status, 200);
+
+    // Outlier part: one 500 ejects the only host for 3 minutes (maxEjectionPercent 100).
+    fail_next.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(gw.get(HTTPBIN, "/get").send().await.unwrap().status, 500);
+    let resp = gw.get(HTTPBIN, "/get").send().await.unwrap();
+    assert_eq!(
+        (resp.status.as_u16(), resp.body.as_str()),
+        (503, "no healthy upstream")
+    );
+    assert!(flagged(&gw, 503, "UH").await);
+    let clusters = gw.admin("/clusters").await.body;
+    assert!(
+        clusters.contains(&format!(
+            "127.0.0.1:{}::health_flags::/failed_outlier_check",
+            httpbin_be.port()
+        )),
+        "{clusters}"
+    );
 }
 
 const HTTPBIN_MIRROR: &str = r#"
