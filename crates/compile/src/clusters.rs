@@ -20,7 +20,7 @@ use rampart_model::{
 use crate::hosts::{covered_by, exported_to, resolve_short};
 use crate::pool_policy;
 use crate::services::Registry;
-use crate::{locality, ProxyIdentity};
+use crate::{health_checks, locality, ProxyIdentity};
 
 /// Envoy's (and Istio's mesh) default connect timeout.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -173,7 +173,7 @@ impl<'a> Builder<'a> {
             dns_refresh: DNS_REFRESH,
             pool: pool_policy::pool_settings(policy.pool, policy.retry_budget),
             outlier: policy.outlier.map(pool_policy::outlier),
-            health_check: None,
+            health_check: health_checks::for_cluster(self.set, se, dr, &host),
         };
         let id = ClusterId(self.specs.len() as u32);
         self.specs.push(spec);

@@ -11,6 +11,7 @@ mod clusters;
 mod dump;
 pub mod explain;
 mod gateways;
+mod health_checks;
 mod hosts;
 mod limits;
 mod locality;
@@ -74,6 +75,7 @@ pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
     let mut diags = Vec::new();
     unsupported::check(set, &mut diags);
     limits::check(set, &mut diags);
+    health_checks::check_targets(set, &mut diags);
     let services = services::Registry::build(set, &me.namespace, &mut diags);
     let mut clusters = clusters::Builder::new(set, &services, me);
     let mut stats = stats::StatTable::new();

@@ -280,7 +280,7 @@ fn action(
         let body = match direct.body.as_ref() {
             Some(b) => match (&b.string, &b.bytes) {
                 (Some(s), _) => Bytes::from(s.clone()),
-                (None, Some(encoded)) => match decode_base64(encoded) {
+                (None, Some(encoded)) => match rampart_config::decode_base64(encoded) {
                     Some(bytes) => Bytes::from(bytes),
                     None => {
                         cx.diags.push(vs.diag(
@@ -387,40 +387,6 @@ fn envoy_substitution(rewrite: &str) -> String {
     out
 }
 
-/// Standard base64 (with or without padding).
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let trimmed = bytes
-        .strip_suffix(b"==")
-        .or_else(|| bytes.strip_suffix(b"="))
-        .unwrap_or(&bytes);
-    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
-    for chunk in trimmed.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= value(c)? << (18 - 6 * i);
-        }
-        let n = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,13 +395,5 @@ mod tests {
     fn substitutions_use_regex_crate_syntax() {
         assert_eq!(envoy_substitution("/\\2/\\1"), "/${2}/${1}");
         assert_eq!(envoy_substitution("/$x"), "/$$x");
-    }
-
-    #[test]
-    fn base64_decodes_with_and_without_padding() {
-        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
-        assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
-        assert!(decode_base64("a$==").is_none());
     }
 }

@@ -386,3 +386,56 @@ spec:
         c.diagnostics
     );
 }
+
+#[test]
+fn backend_traffic_policies_give_clusters_health_checks_with_envoy_gateway_defaults() {
+    let vs = "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  gateways: [edge]
+  http:
+  - route: [{destination: {host: reviews, subset: v1}}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: reviews-health}
+spec:
+  targetRefs:
+  - {group: networking.istio.io, kind: DestinationRule, name: reviews}
+  - {group: networking.istio.io, kind: ServiceEntry, name: ratings}
+  healthCheck:
+    active: {type: HTTP, http: {path: /healthz}}
+";
+    let c = compile_yaml(&format!("{BASE}{vs}"));
+    let hc = c.snapshot.clusters[0]
+        .health_check
+        .as_ref()
+        .expect("the DestinationRule target applies");
+    assert_eq!(hc.interval, std::time::Duration::from_secs(3));
+    assert_eq!(hc.timeout, std::time::Duration::from_secs(1));
+    assert_eq!((hc.unhealthy_threshold, hc.healthy_threshold), (3, 1));
+    assert_eq!(&*hc.source, "default/reviews-health");
+    match &hc.probe {
+        rampart_model::HealthProbe::Http {
+            method,
+            host,
+            expected_statuses,
+            ..
+        } => {
+            assert_eq!(method, http::Method::GET);
+            assert_eq!(&**host, "reviews.default.svc.cluster.local");
+            assert_eq!(&**expected_statuses, &[200]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let warning = c
+        .diagnostics
+        .iter()
+        .find(|d| d.path == "spec.targetRefs[1].name")
+        .expect("a dangling target is reported");
+    assert!(!warning.is_error());
+    assert!(warning.message.contains("no ServiceEntry default/ratings"));
+}

@@ -5,8 +5,10 @@
 //! order ([`ConfigSet`]) and every [`Diagnostic`] (`file:line: Kind ns/name: field.path: message`)
 //! — to `compile` and to `rampart validate`.
 
+mod base64;
 mod diag;
 mod duration;
+pub mod envoy_gateway;
 mod hint;
 mod load;
 pub mod networking;
@@ -15,6 +17,7 @@ mod resource;
 mod validate;
 mod yaml;
 
+pub use base64::decode_base64;
 pub use diag::{Diagnostic, Severity};
 pub use duration::parse_duration;
 pub use load::{load_paths, load_str, ConfigSet, Loaded};

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::diag::{Diagnostic, Severity};
-use crate::networking;
 use crate::resource::{Kind, ObjectMeta, Resource, Source};
+use crate::{envoy_gateway, networking};
 use crate::{hint, path, validate, yaml};
 
 /// The result of a load: valid resources plus every problem found.
@@ -46,6 +46,8 @@ pub struct ConfigSet {
     pub service_entries: Vec<Resource<networking::ServiceEntry>>,
     /// WorkloadEntries.
     pub workload_entries: Vec<Resource<networking::WorkloadEntry>>,
+    /// BackendTrafficPolicies (active health checks).
+    pub backend_traffic_policies: Vec<Resource<envoy_gateway::BackendTrafficPolicy>>,
 }
 
 /// Loads files (multi-document YAML) and directories (every `*.yaml` / `*.yml` in them, sorted
@@ -104,6 +106,11 @@ spec!(
     networking::WorkloadEntry,
     workload_entries,
     validate::workload_entry::validate
+);
+spec!(
+    envoy_gateway::BackendTrafficPolicy,
+    backend_traffic_policies,
+    validate::backend_traffic_policy::validate
 );
 
 /// `metadata` as accepted: Rampart's fields plus ignored Kubernetes bookkeeping.
@@ -327,6 +334,9 @@ impl Loader {
             Kind::DestinationRule => self.typed::<networking::DestinationRule>(cx, header, spec),
             Kind::ServiceEntry => self.typed::<networking::ServiceEntry>(cx, header, spec),
             Kind::WorkloadEntry => self.typed::<networking::WorkloadEntry>(cx, header, spec),
+            Kind::BackendTrafficPolicy => {
+                self.typed::<envoy_gateway::BackendTrafficPolicy>(cx, header, spec)
+            }
         }
     }
 
@@ -438,6 +448,9 @@ impl Loader {
             Kind::WorkloadEntry => drop(deserialize_all::<networking::WorkloadEntry>(
                 spec, "spec", cx, out,
             )),
+            Kind::BackendTrafficPolicy => drop(deserialize_all::<
+                envoy_gateway::BackendTrafficPolicy,
+            >(spec, "spec", cx, out)),
         }
     }
 

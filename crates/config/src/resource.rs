@@ -24,16 +24,19 @@ pub enum Kind {
     ServiceEntry,
     /// `networking.istio.io` WorkloadEntry.
     WorkloadEntry,
+    /// `gateway.envoyproxy.io` BackendTrafficPolicy (active health checks).
+    BackendTrafficPolicy,
 }
 
 impl Kind {
     /// Every supported kind.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
         Kind::ServiceEntry,
         Kind::WorkloadEntry,
+        Kind::BackendTrafficPolicy,
     ];
 
     /// The kind's name as written in YAML.
@@ -44,6 +47,7 @@ impl Kind {
             Kind::DestinationRule => "DestinationRule",
             Kind::ServiceEntry => "ServiceEntry",
             Kind::WorkloadEntry => "WorkloadEntry",
+            Kind::BackendTrafficPolicy => "BackendTrafficPolicy",
         }
     }
 
@@ -54,11 +58,14 @@ impl Kind {
 
     /// The `apiVersion`s accepted for this kind.
     pub fn api_versions(self) -> &'static [&'static str] {
-        &[
-            "networking.istio.io/v1",
-            "networking.istio.io/v1beta1",
-            "networking.istio.io/v1alpha3",
-        ]
+        match self {
+            Kind::BackendTrafficPolicy => &["gateway.envoyproxy.io/v1alpha1"],
+            _ => &[
+                "networking.istio.io/v1",
+                "networking.istio.io/v1beta1",
+                "networking.istio.io/v1alpha3",
+            ],
+        }
     }
 }
 

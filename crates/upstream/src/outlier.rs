@@ -370,7 +370,10 @@ mod tests {
         fail(&c, 1, 1, Outcome::Response(500));
         assert_eq!(ep.health.ejection_multiplier(), 2);
         let second = ep.health.ejected_until.load(Ordering::Relaxed) - now_ms();
-        assert!(second > first + 25_000, "30 s then 60 s: {first} ms, {second} ms");
+        assert!(
+            second > first + 25_000,
+            "30 s then 60 s: {first} ms, {second} ms"
+        );
     }
 
     #[test]

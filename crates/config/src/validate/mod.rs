@@ -6,6 +6,7 @@
 use crate::diag::{Diagnostic, Severity};
 use crate::resource::{Kind, Resource};
 
+pub mod backend_traffic_policy;
 mod common;
 pub mod destination_rule;
 pub mod gateway;

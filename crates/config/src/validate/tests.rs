@@ -3,6 +3,7 @@
 
 use crate::{load_str, Diagnostic, Severity};
 
+mod backend_traffic_policy;
 mod common;
 mod destination_rule;
 mod gateway;

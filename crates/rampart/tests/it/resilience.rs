@@ -624,3 +624,122 @@ async fn ejection_state_survives_a_reload() {
     }
     assert_eq!(bad.count(), 2);
 }
+
+/// A BackendTrafficPolicy with this `healthCheck.active` body targeting the `app` ServiceEntry.
+fn health_check(active: &str) -> String {
+    format!(
+        "---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {{name: app-health}}
+spec:
+  targetRefs: [{{group: networking.istio.io, kind: ServiceEntry, name: app}}]
+  healthCheck:
+    active: {active}
+"
+    )
+}
+
+/// Health flags of the endpoint on `port` in `/clusters`.
+async fn health_flags(gw: &TestGateway, port: u16) -> String {
+    let clusters = gw.admin("/clusters").await.body;
+    let prefix = format!("127.0.0.1:{port}::health_flags::");
+    clusters
+        .lines()
+        .find_map(|l| l.split_once(&prefix).map(|(_, f)| f.to_string()))
+        .unwrap_or_default()
+}
+
+async fn wait_for_flags(gw: &TestGateway, port: u16, flags: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health_flags(gw, port).await != flags {
+        assert!(
+            Instant::now() < deadline,
+            "endpoint {port} never became {flags}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn active_http_health_checks_take_an_endpoint_out_and_bring_it_back() {
+    let sick = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let b = {
+        let sick = sick.clone();
+        Backend::with("b", move |r| {
+            if r.uri == "/healthz" && sick.load(Ordering::SeqCst) {
+                Reply::new(503, "sick")
+            } else {
+                Reply::new(200, "b")
+            }
+        })
+        .await
+    };
+    let a = Backend::start("a").await;
+    let gw = TestGateway::start(&format!(
+        "{G0}{}{}{}{}",
+        app(&[a.port(), b.port()]),
+        route(""),
+        policy("{loadBalancer: {simple: ROUND_ROBIN}}"),
+        health_check(
+            "{type: HTTP, interval: 50ms, timeout: 1s, unhealthyThreshold: 2, healthyThreshold: 2, http: {path: /healthz, expectedStatuses: [200]}}"
+        )
+    ))
+    .await;
+    eventually("probes to reach b", || {
+        b.requests().iter().any(|r| r.uri == "/healthz")
+    })
+    .await;
+    let probe = b
+        .requests()
+        .into_iter()
+        .find(|r| r.uri == "/healthz")
+        .unwrap();
+    assert_eq!(probe.headers["host"], HOST, "probes carry the service host");
+    sick.store(true, Ordering::SeqCst);
+    wait_for_flags(&gw, b.port(), "/failed_active_hc").await;
+    let served_by_b = |b: &Backend| b.requests().iter().filter(|r| r.uri == "/").count();
+    let before = served_by_b(&b);
+    for _ in 0..20 {
+        let resp = gw.get(HOST, "/").send().await.unwrap();
+        assert_eq!(resp.body, "a", "the unhealthy endpoint gets no traffic");
+    }
+    assert_eq!(served_by_b(&b), before);
+    sick.store(false, Ordering::SeqCst);
+    wait_for_flags(&gw, b.port(), "healthy").await;
+    let mut bodies = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        bodies.insert(gw.get(HOST, "/").send().await.unwrap().body);
+    }
+    assert_eq!(bodies, ["a".to_string(), "b".to_string()].into());
+    let metrics = gw.admin("/stats/prometheus").await.body;
+    for series in [
+        "health_check_unhealthy_transitions",
+        "health_check_healthy_transitions",
+    ] {
+        let line = format!("envoy_cluster_{series}{{cluster_name=\"outbound|9080||{HOST}\"}} 1");
+        assert!(metrics.contains(&line), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn a_tcp_health_check_keeps_a_dead_endpoint_out_of_the_balancer() {
+    let dead = rampart_testkit::free_port();
+    let live = Backend::start("live").await;
+    let gw = TestGateway::start(&format!(
+        "{G0}{}{}{}",
+        app(&[dead, live.port()]),
+        route("    retries: {attempts: 0}"),
+        health_check("{type: TCP, interval: 50ms, unhealthyThreshold: 1}")
+    ))
+    .await;
+    wait_for_flags(&gw, dead, "/failed_active_hc").await;
+    for _ in 0..20 {
+        let resp = gw.get(HOST, "/").send().await.unwrap();
+        assert_eq!(
+            (resp.status.as_u16(), resp.body.as_str()),
+            (200, "live"),
+            "no request tries the dead endpoint"
+        );
+    }
+}
