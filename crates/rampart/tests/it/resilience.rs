@@ -743,3 +743,81 @@ async fn a_tcp_health_check_keeps_a_dead_endpoint_out_of_the_balancer() {
         );
     }
 }
+
+/// The `app` ServiceEntry with one endpoint per (port, locality).
+fn app_in_localities(endpoints: &[(u16, &str)]) -> String {
+    let mut eps = String::new();
+    for (port, locality) in endpoints {
+        eps.push_str(&format!(
+            "  - {{address: 127.0.0.1, ports: {{http: {port}}}, locality: {locality}}}\n"
+        ));
+    }
+    app(&[]).replace("  endpoints:\n", &format!("  endpoints:\n{eps}"))
+}
+
+#[tokio::test]
+async fn locality_failover_prefers_the_proxys_zone_and_fails_over_when_it_is_ejected() {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let near = {
+        let failing = failing.clone();
+        Backend::with("near", move |_| {
+            if failing.load(Ordering::SeqCst) {
+                Reply::new(500, "near failed")
+            } else {
+                Reply::new(200, "near")
+            }
+        })
+        .await
+    };
+    let region = Backend::start("same-region").await;
+    let far = Backend::start("far").await;
+    let yaml = format!(
+        "{G0}{}{}{}",
+        app_in_localities(&[
+            (far.port(), "eu-west/a/1"),
+            (near.port(), "us-east/a/1"),
+            (region.port(), "us-east/b/1"),
+        ]),
+        route(""),
+        policy("{outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 100}}")
+    );
+    let gw =
+        TestGateway::start_with(&yaml, |o| o.identity.locality = Some("us-east/a/1".into())).await;
+    for _ in 0..20 {
+        assert_eq!(gw.get(HOST, "/").send().await.unwrap().body, "near");
+    }
+    failing.store(true, Ordering::SeqCst);
+    assert_eq!(gw.get(HOST, "/").send().await.unwrap().status, 500);
+    // The zone is empty now: the same region takes over, not the far one.
+    for _ in 0..20 {
+        assert_eq!(gw.get(HOST, "/").send().await.unwrap().body, "same-region");
+    }
+    assert_eq!(far.count(), 0);
+}
+
+#[tokio::test]
+async fn locality_distribute_splits_traffic_by_weight() {
+    let a = Backend::start("zone-a").await;
+    let b = Backend::start("zone-b").await;
+    let other = Backend::start("other").await;
+    let yaml = format!(
+        "{G0}{}{}{}",
+        app_in_localities(&[
+            (a.port(), "us-east/a/1"),
+            (b.port(), "us-east/b/1"),
+            (other.port(), "eu-west/a/1"),
+        ]),
+        route(""),
+        policy("{loadBalancer: {simple: RANDOM, localityLbSetting: {distribute: [{from: \"us-east/*\", to: {\"us-east/a/*\": 80, \"us-east/b/*\": 20}}]}}}")
+    );
+    let gw =
+        TestGateway::start_with(&yaml, |o| o.identity.locality = Some("us-east/a/1".into())).await;
+    let counts = crate::support::tally(&gw.get(HOST, "/"), 200).await;
+    let a_share = counts.get("200 zone-a").copied().unwrap_or(0);
+    assert!((140..=180).contains(&a_share), "{counts:?}");
+    assert_eq!(
+        counts.get("200 other"),
+        None,
+        "localities not listed get nothing"
+    );
+}
