@@ -85,6 +85,8 @@ enum Raw {
     Close,
     /// Send a response head and part of the body, then stall.
     StallBody,
+    /// Send a response head and part of the body, then close.
+    CutBody,
 }
 
 async fn raw_backend(behaviour: Raw) -> RawBackend {
@@ -122,6 +124,12 @@ async fn raw_backend(behaviour: Raw) -> RawBackend {
                     counter.fetch_add(1, Ordering::SeqCst);
                     match behaviour {
                         Raw::Close => break,
+                        Raw::CutBody => {
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+                                .await;
+                            break;
+                        }
                         Raw::StallBody => {
                             let _ = stream
                                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
@@ -820,4 +828,62 @@ async fn locality_distribute_splits_traffic_by_weight() {
         None,
         "localities not listed get nothing"
     );
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_costs_a_per_try_timeout_then_another_endpoint_answers() {
+    let hang = raw_backend(Raw::Hang).await;
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let gw = TestGateway::start(&format!(
+        "{G0}{}{}{}",
+        app(&[hang.port, a.port(), b.port()]),
+        route("    timeout: 5s\n    retries: {attempts: 3, perTryTimeout: 300ms, retryOn: \"connect-failure,refused-stream,reset,503\"}"),
+        policy("{loadBalancer: {simple: ROUND_ROBIN}}")
+    ))
+    .await;
+    for _ in 0..9 {
+        let resp = gw.get(HOST, "/").send().await.unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.body);
+    }
+    assert!(
+        hang.seen.load(Ordering::SeqCst) >= 1,
+        "the hanging endpoint was tried"
+    );
+    assert!(cluster_stat(&gw, "upstream_rq_per_try_timeout").await >= 1);
+}
+
+#[tokio::test]
+async fn when_every_endpoint_hangs_the_route_timeout_answers_504() {
+    let h1 = raw_backend(Raw::Hang).await;
+    let h2 = raw_backend(Raw::Hang).await;
+    let gw = TestGateway::start(&format!(
+        "{G0}{}{}",
+        app(&[h1.port, h2.port]),
+        route("    timeout: 1s\n    retries: {attempts: 3, perTryTimeout: 300ms, retryOn: reset}")
+    ))
+    .await;
+    let start = Instant::now();
+    let resp = gw.get(HOST, "/").send().await.unwrap();
+    assert_eq!(
+        (resp.status.as_u16(), resp.body.as_str()),
+        (504, "upstream request timeout")
+    );
+    assert!(start.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn a_body_cut_off_by_the_backend_is_never_passed_on_as_complete() {
+    let cut = raw_backend(Raw::CutBody).await;
+    let gw = TestGateway::start(&format!("{G0}{}{}", app(&[cut.port]), route(""))).await;
+    let result = gw.get(HOST, "/").send().await;
+    assert!(
+        result.is_err(),
+        "the client sees the truncation: {result:?}"
+    );
+    // The gateway keeps serving.
+    let fine = Backend::start("fine").await;
+    gw.write(&format!("{G0}{}{}", app(&[fine.port()]), route("")));
+    gw.gw.reload().await.expect("reloaded");
+    assert_eq!(gw.get(HOST, "/").send().await.unwrap().body, "fine");
 }
