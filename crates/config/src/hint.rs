@@ -57,12 +57,14 @@ pub fn closest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> O
     best.map(|(_, k)| k)
 }
 
-/// Backtick-quoted names after "expected" in a serde message.
+/// Backtick-quoted names after "expected" in a serde message, looked for only after the
+/// unknown name (which may itself contain "expected", as in `expectedStatus`).
 fn expected_names(msg: &str) -> Vec<&str> {
-    let Some(pos) = msg.find("expected") else {
+    let after_name = msg.splitn(3, '`').nth(2).unwrap_or_default();
+    let Some(pos) = after_name.find("expected") else {
         return Vec::new();
     };
-    msg[pos..].split('`').skip(1).step_by(2).collect()
+    after_name[pos..].split('`').skip(1).step_by(2).collect()
 }
 
 /// Rewrites serde's "unknown field/variant `x`, expected …" into "… `x`, did you mean `y`?"
@@ -100,6 +102,10 @@ mod tests {
         assert_eq!(
             improve("unknown variant `SIMPEL`, expected one of `SIMPLE`, `MUTUAL`"),
             "unknown variant `SIMPEL`, did you mean `SIMPLE`?"
+        );
+        assert_eq!(
+            improve("unknown field `expectedStatus`, expected one of `path`, `expectedStatuses`"),
+            "unknown field `expectedStatus`, did you mean `expectedStatuses`?"
         );
         assert_eq!(
             improve("unknown field `x`, there are no fields"),

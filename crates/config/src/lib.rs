@@ -1,5 +1,6 @@
 //! Istio resources as the user wrote them: YAML loading with line numbers, typed specs that
-//! mirror Istio's fields exactly, and Istio's validation rules.
+//! mirror Istio's fields exactly, and Istio's validation rules. Envoy Gateway's
+//! `BackendTrafficPolicy` is read too ([`envoy_gateway`]), for active health checks only.
 //!
 //! Receives: YAML files, directories or text. Hands on: a [`Loaded`] — the valid resources in load
 //! order ([`ConfigSet`]) and every [`Diagnostic`] (`file:line: Kind ns/name: field.path: message`)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::diag::{Diagnostic, Severity};
 use crate::path;
 
-/// The Istio kinds Rampart reads.
+/// The kinds Rampart reads: Istio's, plus Envoy Gateway's BackendTrafficPolicy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// `networking.istio.io` Gateway.

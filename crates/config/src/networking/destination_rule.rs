@@ -120,7 +120,7 @@ pub struct Subset {
 }
 
 /// Mirrors `istio.networking.v1alpha3.ConnectionPoolSettings`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct ConnectionPoolSettings {
     /// `tcp`.
@@ -170,8 +170,8 @@ pub enum H2UpgradePolicy {
     Upgrade,
 }
 
-/// Mirrors `istio.networking.v1alpha3.ConnectionPoolSettings.HTTPSettings`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+/// Mirrors `istio.networking.v1alpha3.ConnectionPoolSettings.HTTPSettings`, plus `retryBudget`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct HttpSettings {
     /// `http1MaxPendingRequests`.
@@ -192,6 +192,11 @@ pub struct HttpSettings {
     pub max_concurrent_streams: Option<i32>,
     /// `http2KeepAlive`.
     pub http2_keep_alive: Option<ConnectionKeepalive>,
+    /// `retryBudget`: the cluster's retry budget, as [`TrafficPolicy::retry_budget`] (Envoy's
+    /// `circuit_breakers.thresholds.retry_budget`, next to `maxRetries`). A Rampart extension:
+    /// Istio's API has only `trafficPolicy.retryBudget`, and a traffic policy may set one of the
+    /// two, not both.
+    pub retry_budget: Option<RetryBudget>,
 }
 
 /// Mirrors `istio.networking.v1alpha3.ConnectionPoolSettings.HTTPSettings.ConnectionKeepalive`.

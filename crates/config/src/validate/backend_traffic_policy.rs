@@ -1,7 +1,13 @@
 //! BackendTrafficPolicy validation: what Rampart takes from it (active health checks aimed at
-//! ServiceEntries or DestinationRules) and a clear error for everything else.
+//! ServiceEntries or DestinationRules) and a clear error for everything else. Envoy Gateway's
+//! CRD rules for the accepted fields are mirrored (types, thresholds ≥ 1, status ranges, payload
+//! unions), except that `targetRefs` name Istio resources and `type: TCP` may omit `tcp` (a
+//! connect-only probe).
+//!
+//! Receives: a typed `Resource<BackendTrafficPolicy>`. Hands on: diagnostics. Whether a target
+//! exists is checked by `compile`, which sees every resource.
 
-use super::Check;
+use super::{dns1123_subdomain, Check};
 use crate::diag::Diagnostic;
 use crate::envoy_gateway::{ActiveHealthCheck, BackendTrafficPolicy, Payload};
 use crate::resource::Resource;
@@ -11,9 +17,13 @@ pub fn validate(res: &Resource<BackendTrafficPolicy>, out: &mut Vec<Diagnostic>)
     let mut c = Check::new(res, out);
     let spec = &res.spec;
     for (field, instead) in spec.unsupported() {
+        let msg = format!("BackendTrafficPolicy {field} is not supported by Rampart");
         c.err(
             &format!("spec.{field}"),
-            format!("BackendTrafficPolicy {field} is not supported by Rampart: {instead}"),
+            match instead {
+                Some(instead) => format!("{msg}: {instead}"),
+                None => msg,
+            },
         );
     }
     if spec.target_refs.is_empty() {
@@ -56,7 +66,7 @@ pub fn validate(res: &Resource<BackendTrafficPolicy>, out: &mut Vec<Diagnostic>)
     if hc.passive.is_some() {
         c.err(
             "spec.healthCheck.passive",
-            "passive health checks are not supported by Rampart: use a DestinationRule outlierDetection",
+            "passive is not supported by Rampart: use a DestinationRule outlierDetection",
         );
     }
     if hc.panic_threshold.is_some() {
@@ -91,11 +101,17 @@ fn check_active(c: &mut Check<'_, BackendTrafficPolicy>, at: &str, a: &ActiveHea
             "gRPC health checks are not supported by Rampart yet",
         );
     }
-    if a.initial_jitter.is_some() {
-        c.err(
-            &format!("{at}.initialJitter"),
-            "initialJitter is not supported by Rampart",
-        );
+    for (field, set) in [
+        ("initialJitter", a.initial_jitter.is_some()),
+        ("overrides", a.overrides.is_some()),
+        ("healthCheckLog", a.health_check_log.is_some()),
+    ] {
+        if set {
+            c.err(
+                &format!("{at}.{field}"),
+                format!("{field} is not supported by Rampart"),
+            );
+        }
     }
     match a.kind.as_deref() {
         None => c.err(&format!("{at}.type"), "type is required (HTTP or TCP)"),
@@ -131,6 +147,25 @@ fn check_active(c: &mut Check<'_, BackendTrafficPolicy>, at: &str, a: &ActiveHea
             if let Some(p) = &http.expected_response {
                 payload(c, &format!("{hp}.expectedResponse"), p);
             }
+            if let Some(h) = &http.hostname {
+                if !dns1123_subdomain(h) {
+                    c.err(
+                        &format!("{hp}.hostname"),
+                        format!("hostname {h:?} must be a lowercase DNS name"),
+                    );
+                }
+            }
+            for (field, set) in [
+                ("retriableStatuses", http.retriable_statuses.is_some()),
+                ("requestBody", http.request_body.is_some()),
+            ] {
+                if set {
+                    c.err(
+                        &format!("{hp}.{field}"),
+                        format!("{field} is not supported by Rampart"),
+                    );
+                }
+            }
         }
         Some("TCP") => {
             if a.http.is_some() {
@@ -156,6 +191,18 @@ fn check_active(c: &mut Check<'_, BackendTrafficPolicy>, at: &str, a: &ActiveHea
 }
 
 fn payload(c: &mut Check<'_, BackendTrafficPolicy>, at: &str, p: &Payload) {
+    // As Envoy Gateway's CEL rules: the field of the other type must not be set either.
+    match p.kind.as_deref() {
+        Some("Text") if p.binary.is_some() => c.err(
+            &format!("{at}.binary"),
+            "binary must not be set with type Text",
+        ),
+        Some("Binary") if p.text.is_some() => c.err(
+            &format!("{at}.text"),
+            "text must not be set with type Binary",
+        ),
+        _ => {}
+    }
     match p.kind.as_deref() {
         Some("Text") if p.text.is_none() => {
             c.err(&format!("{at}.text"), "text is required with type Text")

@@ -1,6 +1,7 @@
 //! DestinationRule traffic-policy validation (Istio `validateTrafficPolicy` and helpers):
 //! connection pool, outlier detection, load balancer, locality settings, client TLS,
-//! port-level settings, tunnel and proxy protocol.
+//! port-level settings, tunnel, proxy protocol and retry budget (`trafficPolicy.retryBudget`
+//! or, a Rampart extension, `connectionPool.http.retryBudget`; one per traffic policy).
 //!
 //! Receives: a `TrafficPolicy` at a field path. Hands on: diagnostics via [`Check`].
 
@@ -9,7 +10,7 @@ use std::collections::HashSet;
 use super::{fqdn, is_ip, percent_int, port, set, Check};
 use crate::networking::{
     ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, DestinationRule, H2UpgradePolicy,
-    LoadBalancerSettings, LocalityFailover, OutlierDetection, TrafficPolicy,
+    LoadBalancerSettings, LocalityFailover, OutlierDetection, RetryBudget, TrafficPolicy,
 };
 
 type C<'a, 'b> = &'a mut Check<'b, DestinationRule>;
@@ -91,17 +92,28 @@ pub(super) fn validate(c: C<'_, '_>, at: &str, tp: &TrafficPolicy) {
         }
     }
     if let Some(rb) = &tp.retry_budget {
-        let rp = format!("{at}.retryBudget");
-        if let Some(p) = rb.percent {
-            if !(0.0..=100.0).contains(&p) {
-                c.err(
-                    &format!("{rp}.percent"),
-                    format!("retry budget percent {p} is not in range 0..100"),
-                );
-            }
+        retry_budget(c, &format!("{at}.retryBudget"), rb);
+        let pooled = tp.connection_pool.as_ref().and_then(|p| p.http.as_ref());
+        if pooled.is_some_and(|h| h.retry_budget.is_some()) {
+            c.err(
+                &format!("{at}.connectionPool.http.retryBudget"),
+                "only one of retryBudget and connectionPool.http.retryBudget may be set",
+            );
         }
-        c.duration(&format!("{rp}.budgetInterval"), &rb.budget_interval);
     }
+}
+
+/// `retryBudget`, at the traffic policy or in `connectionPool.http`.
+fn retry_budget(c: C<'_, '_>, at: &str, rb: &RetryBudget) {
+    if let Some(p) = rb.percent {
+        if !(0.0..=100.0).contains(&p) {
+            c.err(
+                &format!("{at}.percent"),
+                format!("retry budget percent {p} is not in range 0..100"),
+            );
+        }
+    }
+    c.duration(&format!("{at}.budgetInterval"), &rb.budget_interval);
 }
 
 fn policies(
@@ -204,6 +216,9 @@ fn pool(c: C<'_, '_>, at: &str, cp: &ConnectionPoolSettings) {
             h.max_concurrent_streams,
             "max concurrent streams",
         );
+        if let Some(rb) = &h.retry_budget {
+            retry_budget(c, &f("retryBudget"), rb);
+        }
         if let Some(ka) = &h.http2_keep_alive {
             let kp = f("http2KeepAlive");
             match &ka.interval {

@@ -306,20 +306,79 @@ fn tp(body: &str) -> String {
 
 #[test]
 fn retry_budget_rules() {
-    for (body, path, msg) in [
+    for (body, line, path, msg) in [
         (
             "    retryBudget: {percent: 101}\n",
+            7,
             "spec.trafficPolicy.retryBudget.percent",
             "retry budget percent 101 is not in range 0..100",
         ),
         (
             "    retryBudget: {budgetInterval: 0.5ms}\n",
+            7,
             "spec.trafficPolicy.retryBudget.budgetInterval",
             "duration must be greater than 1ms",
         ),
+        (
+            "    connectionPool:\n      http: {retryBudget: {percent: -1}}\n",
+            8,
+            "spec.trafficPolicy.connectionPool.http.retryBudget.percent",
+            "retry budget percent -1 is not in range 0..100",
+        ),
+        (
+            "    connectionPool:\n      http:\n        retryBudget: {budgetInterval: 1x}\n",
+            9,
+            "spec.trafficPolicy.connectionPool.http.retryBudget.budgetInterval",
+            "invalid duration \"1x\"",
+        ),
+        (
+            "    portLevelSettings:\n    - port: {number: 80}\n      connectionPool:\n        http: {retryBudget: {percent: 100.5}}\n",
+            10,
+            "spec.trafficPolicy.portLevelSettings[0].connectionPool.http.retryBudget.percent",
+            "retry budget percent 100.5 is not in range 0..100",
+        ),
     ] {
-        expect(&tp(body), 7, path, msg);
+        expect(&tp(body), line, path, msg);
     }
+}
+
+#[test]
+fn retry_budget_is_set_once_per_traffic_policy() {
+    let both = "    retryBudget: {percent: 10}\n    connectionPool:\n      http: {retryBudget: {percent: 20}}\n";
+    expect(
+        &tp(both),
+        9,
+        "spec.trafficPolicy.connectionPool.http.retryBudget",
+        "only one of retryBudget and connectionPool.http.retryBudget may be set",
+    );
+    let subset = "  subsets:\n  - name: v1\n    trafficPolicy:\n      retryBudget: {percent: 10}\n      connectionPool:\n        http: {retryBudget: {percent: 20}}\n";
+    expect(
+        &dr(subset),
+        11,
+        "spec.subsets[0].trafficPolicy.connectionPool.http.retryBudget",
+        "only one of retryBudget and connectionPool.http.retryBudget may be set",
+    );
+    // Either one alone, or a port-level pool budget overriding the policy's, is fine.
+    super::clean(&tp("    connectionPool:\n      http: {retryBudget: {percent: 25, minRetryConcurrency: 5, budgetInterval: 10s}}\n"));
+    super::clean(&tp("    retryBudget: {percent: 10}\n    portLevelSettings:\n    - port: {number: 80}\n      connectionPool:\n        http: {retryBudget: {percent: 50}}\n"));
+    super::clean(&dr("  trafficPolicy:\n    retryBudget: {percent: 10}\n  subsets:\n  - name: v1\n    trafficPolicy:\n      connectionPool:\n        http: {retryBudget: {percent: 50}}\n"));
+}
+
+#[test]
+fn pool_retry_budget_is_loaded() {
+    let text = tp("    connectionPool:\n      http: {maxRetries: 3, retryBudget: {percent: 25, minRetryConcurrency: 5, budgetInterval: 10s}}\n");
+    let loaded = crate::load_str("t.yaml", &text);
+    let tp = loaded.config.destination_rules[0]
+        .spec
+        .traffic_policy
+        .as_ref()
+        .unwrap();
+    let http = tp.connection_pool.as_ref().unwrap().http.as_ref().unwrap();
+    let rb = http.retry_budget.as_ref().unwrap();
+    assert_eq!(rb.percent, Some(25.0));
+    assert_eq!(rb.min_retry_concurrency, Some(5));
+    assert_eq!(rb.budget_interval.as_deref(), Some("10s"));
+    assert!(tp.retry_budget.is_none());
 }
 
 #[test]
