@@ -24,6 +24,7 @@ pub fn text(state: &AdminState) -> String {
             c.no_healthy_upstream.load(Ordering::Relaxed)
         );
         crate::load::text(&mut out, &name, &c);
+        crate::health::text(&mut out, &name, &c);
         for ep in &st.endpoints {
             let p = format!("{name}::{}", ep.address);
             let _ = writeln!(out, "{p}::weight::{}", ep.weight);
@@ -39,6 +40,11 @@ pub fn text(state: &AdminState) -> String {
             let _ = writeln!(
                 out,
                 "{p}::outlier_ejections::{}",
+                ep.health.ejections_total()
+            );
+            let _ = writeln!(
+                out,
+                "{p}::outlier_ejection_multiplier::{}",
                 ep.health.ejection_multiplier()
             );
             let _ = writeln!(out, "{p}::rq_active::{}", ep.active_requests());
@@ -79,6 +85,7 @@ pub fn json(state: &AdminState) -> serde_json::Value {
                 "protocol": format!("{:?}", st.spec.protocol),
                 "noHealthyUpstream": c.no_healthy_upstream.load(Ordering::Relaxed),
                 "load": crate::load::json(c),
+                "health": crate::health::json(c),
                 "endpoints": st.endpoints.iter().map(|ep| json!({
                     "address": ep.address.to_string(),
                     "weight": ep.weight,
@@ -86,6 +93,7 @@ pub fn json(state: &AdminState) -> serde_json::Value {
                     "health": ep.health.flags(),
                     "priority": ep.priority.load(Ordering::Relaxed),
                     "locality": ep.locality.as_deref(),
+                    "ejectionsTotal": ep.health.ejections_total(),
                     "ejectionMultiplier": ep.health.ejection_multiplier(),
                     "rqActive": ep.active_requests(),
                     "rqTotal": ep.requests.load(Ordering::Relaxed),

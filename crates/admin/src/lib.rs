@@ -4,6 +4,7 @@
 //! the cluster registry and the reload status; changes nothing but the log level.
 
 mod clusters;
+mod health;
 mod load;
 mod metrics;
 mod server;

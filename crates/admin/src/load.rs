@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rampart_upstream::load::LoadStats;
-use rampart_upstream::outlier::HealthStats;
 use rampart_upstream::Cluster;
 use serde_json::json;
 
@@ -63,45 +62,8 @@ const COUNTERS: [(&str, &str, Counter); 11] = [
     ),
 ];
 
-/// Health counters: (Envoy stat name, help, field).
-const HEALTH: [(&str, &str, fn(&HealthStats) -> &AtomicU64); 6] = [
-    (
-        "outlier_detection_ejections_enforced_total",
-        "Endpoints ejected by outlier detection.",
-        |s| &s.ejections_enforced,
-    ),
-    (
-        "outlier_detection_ejections_overflow",
-        "Ejections refused by maxEjectionPercent.",
-        |s| &s.ejections_overflow,
-    ),
-    ("health_check_attempt", "Active health-check probes.", |s| {
-        &s.checks
-    }),
-    (
-        "health_check_failure",
-        "Active health-check probes that failed.",
-        |s| &s.check_failures,
-    ),
-    (
-        "health_check_unhealthy_transitions",
-        "Endpoints marked unhealthy by active health checks.",
-        |s| &s.became_unhealthy,
-    ),
-    (
-        "health_check_healthy_transitions",
-        "Endpoints marked healthy again by active health checks.",
-        |s| &s.became_healthy,
-    ),
-];
-
 /// Gauges: (Envoy stat name, help, reader).
-const GAUGES: [(&str, &str, fn(&Cluster) -> u32); 7] = [
-    (
-        "outlier_detection_ejections_active",
-        "Endpoints ejected now.",
-        |c| c.ejections_active() as u32,
-    ),
+const GAUGES: [(&str, &str, fn(&Cluster) -> u32); 6] = [
     (
         "membership_healthy",
         "Endpoints that may take traffic now.",
@@ -133,18 +95,6 @@ pub fn prometheus(out: &mut String, clusters: &[Arc<Cluster>]) {
         let _ = writeln!(out, "# TYPE envoy_cluster_{stat} counter");
         for c in clusters {
             let value = field(&c.load.stats).load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "envoy_cluster_{stat}{{cluster_name=\"{}\"}} {value}",
-                c.key
-            );
-        }
-    }
-    for (stat, help, field) in HEALTH {
-        let _ = writeln!(out, "# HELP envoy_cluster_{stat} {help}");
-        let _ = writeln!(out, "# TYPE envoy_cluster_{stat} counter");
-        for c in clusters {
-            let value = field(&c.health_stats).load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
                 "envoy_cluster_{stat}{{cluster_name=\"{}\"}} {value}",
@@ -240,7 +190,5 @@ pub fn json(c: &Cluster) -> serde_json::Value {
             "maxRequestsPerConnection": p.max_requests_per_connection,
         },
         "stats": counters,
-        "outlierDetection": st.spec.outlier.as_ref().map(|od| format!("{od:?}")),
-        "healthCheck": st.spec.health_check.as_ref().map(|hc| format!("{hc:?}")),
     })
 }

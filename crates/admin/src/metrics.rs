@@ -76,5 +76,6 @@ pub fn prometheus(state: &AdminState) -> String {
         }
     }
     crate::load::prometheus(&mut out, &clusters);
+    crate::health::prometheus(&mut out, &clusters);
     out
 }

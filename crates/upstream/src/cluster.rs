@@ -69,9 +69,26 @@ pub struct Cluster {
     pub load: Arc<ClusterLoad>,
     /// Outlier-detection and health-check counters.
     pub health_stats: HealthStats,
+    /// Outlier sweeper and health checker: spawned once, they live as long as the cluster
+    /// (idle while their settings are absent).
     pub(crate) sweeper: OnceLock<tokio::task::AbortHandle>,
     pub(crate) checker: OnceLock<tokio::task::AbortHandle>,
+    /// Serializes the writers of `state` (reload, DNS answers, health changes) so that none
+    /// loses another's update. Readers never take it.
+    writer: WriterLock,
+    /// Wakes the sweeper and the checker when new settings are applied (a changed interval).
+    pub(crate) reconfigured: Arc<tokio::sync::Notify>,
+    /// Origin of the (tokio) clock that ejection deadlines are kept on.
+    pub(crate) epoch: tokio::time::Instant,
 }
+
+// Not on the request path: writers only (an ejection, at most once per ejected endpoint, is the
+// one writer a request can trigger). Its critical sections build a state and swap it in.
+#[allow(clippy::disallowed_types)]
+type WriterLock = std::sync::Mutex<()>;
+
+/// Proof that the caller holds the cluster's writer lock.
+pub(crate) type WriterGuard<'a> = std::sync::MutexGuard<'a, ()>;
 
 impl Drop for Cluster {
     fn drop(&mut self) {
@@ -102,7 +119,18 @@ impl Cluster {
             health_stats: HealthStats::default(),
             sweeper: OnceLock::new(),
             checker: OnceLock::new(),
+            writer: WriterLock::default(),
+            reconfigured: Arc::default(),
+            epoch: tokio::time::Instant::now(),
         }
+    }
+
+    /// Takes the writer lock (a panicked writer left no half-built state: states are swapped
+    /// whole, so the poison is ignored).
+    pub(crate) fn lock_writer(&self) -> WriterGuard<'_> {
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The current state (lock-free read).
@@ -115,39 +143,48 @@ impl Cluster {
     /// Settings that name DNS endpoints without an answer yet wait (warm) until the resolver
     /// has one, so a reload never empties a cluster that was serving.
     pub fn update(&self, spec: ClusterSpec) {
-        let resolved = self.resolved.load();
-        let old = self.state.load();
+        let _writer = self.lock_writer();
+        let resolved = self.resolved.load_full();
+        let old = self.state.load_full();
         if !old.endpoints.is_empty() && !all_resolved(&spec, &resolved) {
             self.pending.store(Some(Arc::new(spec)));
             self.resolve_now.notify_one();
             return;
         }
         self.pending.store(None);
-        drop(old);
-        self.state.rcu(|old| {
-            build_state(
-                spec.clone(),
-                &old.endpoints,
-                &resolved,
-                self.workers,
-                &self.load,
-            )
-        });
+        self.install(build_state(
+            spec,
+            &old.endpoints,
+            &resolved,
+            self.workers,
+            &self.load,
+        ));
+    }
+
+    /// Swaps in a state with new settings (writer lock held) and tells the sweeper and the
+    /// checker, which may have a new interval.
+    fn install(&self, state: ClusterState) {
+        self.state.store(Arc::new(state));
+        self.reconfigured.notify_waiters();
     }
 
     /// Rebuilds the routable endpoint sets after a health change (ejection, return, health
     /// check verdict).
     pub fn refresh_health(&self) {
-        self.state.rcu(|old| {
-            let endpoints = old.endpoints.clone();
-            let (levels, loads) = levels(&old.spec, &endpoints);
-            ClusterState {
-                spec: old.spec.clone(),
-                endpoints,
-                levels,
-                loads,
-            }
-        });
+        let writer = self.lock_writer();
+        self.rebuild_routable(&writer);
+    }
+
+    /// [`Self::refresh_health`] for a caller that holds the writer lock.
+    pub(crate) fn rebuild_routable(&self, _writer: &WriterGuard<'_>) {
+        let old = self.state.load_full();
+        let (levels, loads) = levels(&old.spec, &old.endpoints);
+        self.state.store(Arc::new(ClusterState {
+            spec: old.spec.clone(),
+            endpoints: old.endpoints.clone(),
+            levels,
+            loads,
+        }));
     }
 
     /// The settings the resolver should look names up for: the pending ones too.
@@ -162,6 +199,7 @@ impl Cluster {
     /// Records a DNS answer for one name and rebuilds the endpoint set if it changed (or if
     /// pending settings now have every answer they need).
     pub fn set_resolved(&self, name: (Arc<str>, u16), addrs: Vec<SocketAddr>) {
+        let _writer = self.lock_writer();
         let current = self.resolved.load_full();
         let changed = current.get(&name) != Some(&addrs);
         if changed {
@@ -169,8 +207,8 @@ impl Cluster {
             next.insert(name, addrs);
             self.resolved.store(Arc::new(next));
         }
-        let resolved = self.resolved.load();
-        let old = self.state.load();
+        let resolved = self.resolved.load_full();
+        let old = self.state.load_full();
         let spec = match self.pending.load_full() {
             Some(pending) if all_resolved(&pending, &resolved) => {
                 self.pending.store(None);
@@ -179,16 +217,13 @@ impl Cluster {
             _ if changed => old.spec.clone(),
             _ => return,
         };
-        drop(old);
-        self.state.rcu(|old| {
-            build_state(
-                spec.clone(),
-                &old.endpoints,
-                &resolved,
-                self.workers,
-                &self.load,
-            )
-        });
+        self.install(build_state(
+            spec,
+            &old.endpoints,
+            &resolved,
+            self.workers,
+            &self.load,
+        ));
     }
 
     /// Chooses an endpoint; `hash` is the request's consistent-hash key, if the policy uses one.
@@ -388,13 +423,17 @@ fn build_state(
 }
 
 /// The routable endpoints by priority, with each priority's share of requests. Unhealthy
-/// endpoints are left out unless fewer than `minHealthPercent` are healthy (panic mode: then
-/// health is ignored, as Envoy does).
+/// endpoints (ejected, or failing active checks, under the checks `spec` configures) are left
+/// out unless fewer than `minHealthPercent` are healthy (panic mode: then health is ignored,
+/// as Envoy does).
 fn levels(spec: &ClusterSpec, endpoints: &[Arc<Endpoint>]) -> (Vec<Level>, Vec<u32>) {
     let min_health = spec.outlier.as_ref().map_or(0, |od| od.min_health_percent) as usize;
-    let healthy = endpoints.iter().filter(|e| e.health.is_healthy()).count();
+    let healthy = endpoints
+        .iter()
+        .filter(|e| e.health.is_routable(spec))
+        .count();
     let panic = min_health > 0 && healthy * 100 < min_health * endpoints.len();
-    let routable = |e: &&Arc<Endpoint>| panic || e.health.is_healthy();
+    let routable = |e: &&Arc<Endpoint>| panic || e.health.is_routable(spec);
     let mut priorities: Vec<u32> = endpoints
         .iter()
         .map(|e| e.priority.load(Ordering::Relaxed))

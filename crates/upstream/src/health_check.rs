@@ -1,11 +1,15 @@
-//! Active health checking: every endpoint of a cluster is probed on an interval (HTTP request
-//! or TCP connect, each on a fresh connection, never the request pools). `unhealthy_threshold`
-//! failures in a row take an endpoint out of the load balancer; `healthy_threshold` passes in a
-//! row bring it back.
+//! Active health checking: every endpoint of a cluster is probed every `interval` (an HTTP
+//! request or a TCP exchange, each on a fresh connection, never the request pools), each probe
+//! bounded by `timeout`. `unhealthy_threshold` failures in a row take an endpoint out of the
+//! load balancer; `healthy_threshold` passes in a row bring it back.
 //!
-//! Endpoints start healthy, so a freshly loaded configuration serves at once; the first round
-//! of probes runs immediately. (Envoy starts them unhealthy until a first probe passes; with
-//! both, a dead endpoint is out within `unhealthy_threshold` intervals.)
+//! Endpoints start healthy, so a freshly loaded configuration serves at once instead of
+//! answering 503 until the first probes are back; the first round of probes runs immediately,
+//! so a dead endpoint is out within `unhealthy_threshold - 1` intervals. (Envoy starts hosts
+//! unhealthy until their first probe passes.)
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -14,6 +18,7 @@ use bytes::Bytes;
 use rampart_model::{HealthCheckSpec, HealthProbe};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::endpoint::Endpoint;
@@ -21,88 +26,135 @@ use crate::endpoint::Endpoint;
 /// Largest probe response read.
 const MAX_PROBE_RESPONSE: usize = 64 * 1024;
 
-/// Probes the cluster's endpoints until the cluster is dropped or loses its health check.
+/// The cluster's checker: a round of probes every `interval` until the cluster is dropped,
+/// the first at once. New settings wake it, so a changed interval applies from the last round;
+/// while the settings have no health check, every endpoint counts as passing and the checker
+/// idles until settings come back.
 pub async fn run(cluster: Weak<Cluster>) {
+    let Some(reconfigured) = cluster.upgrade().map(|c| c.reconfigured.clone()) else {
+        return;
+    };
+    let mut last_round: Option<Instant> = None;
     loop {
-        let (spec, endpoints) = match cluster.upgrade() {
-            Some(c) => {
-                let state = c.state();
-                match &state.spec.health_check {
-                    Some(hc) => (hc.clone(), state.endpoints.clone()),
-                    None => return,
-                }
-            }
-            None => return,
-        };
-        let spec = Arc::new(spec);
-        let mut probes = tokio::task::JoinSet::new();
-        for ep in endpoints {
-            let spec = spec.clone();
-            probes.spawn(async move {
-                let passed = probe(&spec, &ep).await;
-                (ep, passed)
-            });
-        }
-        let results = probes.join_all().await;
+        let notified = reconfigured.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         let Some(c) = cluster.upgrade() else { return };
-        let mut changed = false;
-        for (ep, passed) in &results {
-            changed |= c.record_check(&spec, ep, *passed);
-        }
-        if changed {
-            c.refresh_health();
-        }
+        let Some(hc) = c.state().spec.health_check.clone() else {
+            c.forget_health_checks();
+            drop(c);
+            notified.await;
+            last_round = None;
+            continue;
+        };
         drop(c);
-        tokio::time::sleep(spec.interval).await;
+        let due = last_round.map_or_else(Instant::now, |t| t + hc.interval);
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => {
+                last_round = Some(Instant::now());
+                // Held for one round at most, which the probe timeout bounds.
+                let Some(c) = cluster.upgrade() else { return };
+                c.check_endpoints(&hc).await;
+            }
+            // New settings: wait again with their interval.
+            () = &mut notified => {}
+        }
     }
 }
 
 impl Cluster {
+    /// Probes every endpoint once, concurrently, and applies the verdicts; returns whether
+    /// an endpoint changed state (the routable sets were rebuilt then).
+    pub async fn check_endpoints(&self, hc: &HealthCheckSpec) -> bool {
+        let endpoints = self.state().endpoints.clone();
+        let hc = Arc::new(hc.clone());
+        let mut probes = tokio::task::JoinSet::new();
+        for ep in endpoints {
+            let hc = hc.clone();
+            probes.spawn(async move {
+                let passed = probe(&hc, &ep).await;
+                (ep, passed)
+            });
+        }
+        let mut changed = false;
+        while let Some(result) = probes.join_next().await {
+            if let Ok((ep, passed)) = result {
+                changed |= self.record_check(&hc, &ep, passed);
+            }
+        }
+        if changed {
+            self.refresh_health();
+        }
+        changed
+    }
+
+    /// `health_check.healthy`: endpoints passing active health checks now.
+    pub fn health_check_healthy(&self) -> usize {
+        self.state()
+            .endpoints
+            .iter()
+            .filter(|e| !e.health.failed_health_check())
+            .count()
+    }
+
     /// Counts one probe result; returns whether the endpoint changed state.
-    fn record_check(&self, spec: &HealthCheckSpec, ep: &Endpoint, passed: bool) -> bool {
+    fn record_check(&self, hc: &HealthCheckSpec, ep: &Endpoint, passed: bool) -> bool {
         let h = &ep.health;
-        self.health_stats.checks.fetch_add(1, Ordering::Relaxed);
+        let stats = &self.health_stats;
+        stats.checks.fetch_add(1, Ordering::Relaxed);
         if passed {
+            stats.check_successes.fetch_add(1, Ordering::Relaxed);
             h.check_failures_in_row.store(0, Ordering::Relaxed);
             let passes = h.check_passes_in_row.fetch_add(1, Ordering::Relaxed) + 1;
-            if !h.checked_healthy.load(Ordering::Acquire) && passes >= spec.healthy_threshold {
+            if h.failed_health_check() && passes >= hc.healthy_threshold {
                 h.checked_healthy.store(true, Ordering::Release);
-                self.health_stats
-                    .became_healthy
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(cluster = %self.key, endpoint = %ep.address, "health check passed: endpoint healthy");
+                stats.became_healthy.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(cluster = %self.key, endpoint = %ep.address, passes, "health check passed: endpoint healthy");
                 return true;
             }
         } else {
-            self.health_stats
-                .check_failures
-                .fetch_add(1, Ordering::Relaxed);
+            stats.check_failures.fetch_add(1, Ordering::Relaxed);
             h.check_passes_in_row.store(0, Ordering::Relaxed);
             let failures = h.check_failures_in_row.fetch_add(1, Ordering::Relaxed) + 1;
-            if h.checked_healthy.load(Ordering::Acquire) && failures >= spec.unhealthy_threshold {
+            if !h.failed_health_check() && failures >= hc.unhealthy_threshold {
                 h.checked_healthy.store(false, Ordering::Release);
-                self.health_stats
-                    .became_unhealthy
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(cluster = %self.key, endpoint = %ep.address, "health check failed: endpoint unhealthy");
+                stats.became_unhealthy.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(cluster = %self.key, endpoint = %ep.address, failures, "health check failed: endpoint unhealthy");
                 return true;
             }
         }
         false
     }
+
+    /// Every endpoint passes again (the health check was removed from the settings).
+    fn forget_health_checks(&self) {
+        let state = self.state();
+        let mut changed = false;
+        for ep in &state.endpoints {
+            let h = &ep.health;
+            changed |= !h.checked_healthy.swap(true, Ordering::AcqRel);
+            h.check_failures_in_row.store(0, Ordering::Relaxed);
+            h.check_passes_in_row.store(0, Ordering::Relaxed);
+        }
+        if changed {
+            self.refresh_health();
+        }
+    }
 }
 
 /// One probe of one endpoint, bounded by the check's timeout.
-async fn probe(spec: &HealthCheckSpec, ep: &Arc<Endpoint>) -> bool {
+async fn probe(hc: &HealthCheckSpec, ep: &Endpoint) -> bool {
     let attempt = async {
         let mut stream = TcpStream::connect(ep.address).await.ok()?;
-        match &spec.probe {
+        match &hc.probe {
             HealthProbe::Tcp { send, receive } => {
                 if let Some(payload) = send {
                     stream.write_all(payload).await.ok()?;
                 }
                 match receive {
-                    Some(expected) => Some(read_contains(&mut stream, expected).await),
+                    Some(expected) => {
+                        Some(read_until_contains(&mut stream, Vec::new(), expected).await)
+                    }
                     None => Some(true),
                 }
             }
@@ -114,86 +166,75 @@ async fn probe(spec: &HealthCheckSpec, ep: &Arc<Endpoint>) -> bool {
                 expected_body,
             } => {
                 let request = format!(
-                    "{method} {path} HTTP/1.1\r\nhost: {host}\r\nuser-agent: rampart-health-check\r\nconnection: close\r\n\r\n"
+                    "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rampart-health-check\r\nConnection: close\r\n\r\n"
                 );
                 stream.write_all(request.as_bytes()).await.ok()?;
-                let response = read_all(&mut stream).await;
-                let status = status_of(&response)?;
-                let body_ok = match expected_body {
-                    Some(expected) => contains(body_of(&response), expected),
-                    None => true,
-                };
-                Some(expected_statuses.contains(&status) && body_ok)
+                let (status, body) = read_head(&mut stream).await?;
+                if !expected_statuses.contains(&status) {
+                    return Some(false);
+                }
+                match expected_body {
+                    Some(expected) => Some(read_until_contains(&mut stream, body, expected).await),
+                    None => Some(true),
+                }
             }
         }
     };
     matches!(
-        tokio::time::timeout(spec.timeout, attempt).await,
+        tokio::time::timeout(hc.timeout, attempt).await,
         Ok(Some(true))
     )
 }
 
-async fn read_all(stream: &mut TcpStream) -> Vec<u8> {
+/// Reads an HTTP/1.x response head (skipping `1xx` ones); returns the status and the body
+/// bytes read with it. `None` when the answer is not HTTP or ends first.
+async fn read_head(stream: &mut TcpStream) -> Option<(u16, Vec<u8>)> {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while buf.len() < MAX_PROBE_RESPONSE {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut headers);
+        match response.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let status = response.code?;
+                buf.drain(..len);
+                if !(100..200).contains(&status) {
+                    return Some((status, buf));
+                }
+                continue;
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(_) => return None,
+        }
+        if buf.len() >= MAX_PROBE_RESPONSE || !read_more(stream, &mut buf).await {
+            return None;
         }
     }
-    buf
 }
 
-async fn read_contains(stream: &mut TcpStream, expected: &Bytes) -> bool {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while buf.len() < MAX_PROBE_RESPONSE {
+/// Reads until `buf` contains `expected`, the peer closes, or the size limit.
+async fn read_until_contains(stream: &mut TcpStream, mut buf: Vec<u8>, expected: &Bytes) -> bool {
+    loop {
         if contains(&buf, expected) {
             return true;
         }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        if buf.len() >= MAX_PROBE_RESPONSE || !read_more(stream, &mut buf).await {
+            return false;
         }
     }
-    contains(&buf, expected)
+}
+
+/// Appends what the peer sends next; false at end of stream or on an error.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
+    match stream.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The status code of an HTTP/1.x response.
-fn status_of(response: &[u8]) -> Option<u16> {
-    let line = response.split(|&b| b == b'\n').next()?;
-    let mut parts = line.split(|&b| b == b' ');
-    let version = parts.next()?;
-    if !version.starts_with(b"HTTP/1.") {
-        return None;
-    }
-    std::str::from_utf8(parts.next()?).ok()?.trim().parse().ok()
-}
-
-fn body_of(response: &[u8]) -> &[u8] {
-    response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(&[][..], |i| &response[i + 4..])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(
-            status_of(b"HTTP/1.1 503 Service Unavailable\r\n\r\n"),
-            Some(503)
-        );
-        assert_eq!(status_of(b"HTTP/1.0 200 OK\r\n"), Some(200));
-        assert_eq!(status_of(b"SSH-2.0-OpenSSH\r\n"), None);
-        assert_eq!(body_of(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nok"), b"ok");
-    }
 }

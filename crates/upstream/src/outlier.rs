@@ -2,18 +2,25 @@
 //! fail too many requests in a row leave the load balancer for a while.
 //!
 //! The proxy reports every attempt's outcome with [`Cluster::record_outcome`]. Reaching a
-//! consecutive-error threshold ejects the endpoint at once, unless `maxEjectionPercent` of the
-//! cluster is already out (one endpoint may always be ejected). An ejection lasts
-//! `baseEjectionTime` × the number of times the endpoint has been ejected, capped at
-//! `max_ejection_time`; a sweeper running every `interval` brings endpoints back and lets the
-//! multiplier decay while they stay healthy. Health lives on the [`Endpoint`], which outlives
+//! consecutive-error threshold ejects the endpoint at once, unless that would put more than
+//! `maxEjectionPercent` of the cluster out (one endpoint may always be ejected). An ejection
+//! lasts `baseEjectionTime` × the number of times the endpoint has been ejected, capped at
+//! `max_ejection_time`; the [`sweep`] task, every `interval`, brings endpoints back and lets the
+//! multiplier decay while they stay in. Health lives on the [`Endpoint`], which outlives
 //! reloads, so an ejection survives a configuration change.
+//!
+//! Ejection deadlines are kept on the tokio clock (milliseconds since the cluster's creation),
+//! so that tests drive them with `tokio::time::pause`/`advance`.
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use rampart_model::OutlierSpec;
+use rampart_model::{ClusterSpec, OutlierSpec};
+use tokio::time::Instant;
 
 use crate::cluster::{Cluster, ClusterState};
 use crate::endpoint::Endpoint;
@@ -27,16 +34,29 @@ pub enum Outcome {
     LocalFailure,
 }
 
-/// Health of one endpoint: passive (ejection) and active (health checks).
+/// The consecutive-error streak that triggered an ejection (Envoy's ejection types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Streak {
+    Errors5xx,
+    Gateway,
+    LocalOrigin,
+}
+
+/// Health of one endpoint: passive (ejection) and active (health checks). All atomics, so
+/// reporting an outcome never locks.
 #[derive(Debug)]
 pub struct EndpointHealth {
     consecutive_5xx: AtomicU32,
     consecutive_gateway: AtomicU32,
     consecutive_local: AtomicU32,
-    /// Milliseconds since [`epoch`] until which the endpoint is ejected; 0 = not ejected.
+    /// Milliseconds on the cluster's clock until which the endpoint is ejected; 0 = not
+    /// ejected. Set under the cluster's writer lock; cleared by the sweeper.
     ejected_until: AtomicU64,
-    /// Times ejected (the ejection-time multiplier; decays while healthy).
+    /// Times ejected, the ejection-time multiplier (Envoy's eject-time backoff): grows with
+    /// each ejection while the time is below `max_ejection_time`, decays while healthy.
     ejections: AtomicU32,
+    /// Times ejected since the endpoint was created (never decays).
+    ejections_total: AtomicU64,
     /// Verdict of active health checking (true until a checker says otherwise).
     pub(crate) checked_healthy: AtomicBool,
     pub(crate) check_failures_in_row: AtomicU32,
@@ -51,6 +71,7 @@ impl Default for EndpointHealth {
             consecutive_local: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
             ejections: AtomicU32::new(0),
+            ejections_total: AtomicU64::new(0),
             checked_healthy: AtomicBool::new(true),
             check_failures_in_row: AtomicU32::new(0),
             check_passes_in_row: AtomicU32::new(0),
@@ -59,24 +80,36 @@ impl Default for EndpointHealth {
 }
 
 impl EndpointHealth {
-    /// Ejected by outlier detection now.
+    /// Ejected by outlier detection now (Envoy `FAILED_OUTLIER_CHECK`).
     pub fn is_ejected(&self) -> bool {
         self.ejected_until.load(Ordering::Acquire) != 0
     }
 
-    /// Failed active health checking.
+    /// Failed active health checking (Envoy `FAILED_ACTIVE_HC`).
     pub fn failed_health_check(&self) -> bool {
         !self.checked_healthy.load(Ordering::Acquire)
     }
 
-    /// May take traffic.
+    /// Neither ejected nor failing active health checks.
     pub fn is_healthy(&self) -> bool {
         !self.is_ejected() && !self.failed_health_check()
     }
 
-    /// Times ejected (the current ejection multiplier).
+    /// May take traffic under `spec`: only the checks `spec` configures count, so removing
+    /// `outlierDetection` or the health check from the settings stops their verdicts at once.
+    pub fn is_routable(&self, spec: &ClusterSpec) -> bool {
+        (spec.outlier.is_none() || !self.is_ejected())
+            && (spec.health_check.is_none() || !self.failed_health_check())
+    }
+
+    /// The current ejection-time multiplier (times ejected, less decay).
     pub fn ejection_multiplier(&self) -> u32 {
         self.ejections.load(Ordering::Relaxed)
+    }
+
+    /// Times ejected since the endpoint appeared.
+    pub fn ejections_total(&self) -> u64 {
+        self.ejections_total.load(Ordering::Relaxed)
     }
 
     /// Envoy's `health_flags` text for `/clusters`.
@@ -89,147 +122,185 @@ impl EndpointHealth {
         }
     }
 
-    fn reset_errors(&self) {
-        for counter in [
-            &self.consecutive_5xx,
-            &self.consecutive_gateway,
-            &self.consecutive_local,
-        ] {
-            if counter.load(Ordering::Relaxed) != 0 {
-                counter.store(0, Ordering::Relaxed);
-            }
+    fn streak(&self, streak: Streak) -> &AtomicU32 {
+        match streak {
+            Streak::Errors5xx => &self.consecutive_5xx,
+            Streak::Gateway => &self.consecutive_gateway,
+            Streak::LocalOrigin => &self.consecutive_local,
+        }
+    }
+
+    /// Adds an error to `streak`; true when it reached `threshold` (0 = never).
+    fn count(&self, streak: Streak, threshold: u32) -> bool {
+        let n = self.streak(streak).fetch_add(1, Ordering::Relaxed) + 1;
+        threshold > 0 && n >= threshold
+    }
+
+    /// Ends `streak`; a plain load when it is already 0 (the success path), so a healthy
+    /// endpoint's cache line is not written by every request.
+    fn end(&self, streak: Streak) {
+        let counter = self.streak(streak);
+        if counter.load(Ordering::Relaxed) != 0 {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn end_all(&self) {
+        for streak in [Streak::Errors5xx, Streak::Gateway, Streak::LocalOrigin] {
+            self.end(streak);
         }
     }
 }
 
-/// Outlier-detection and health-checking counters of a cluster (Envoy names in the docs).
+/// Outlier-detection and health-checking counters of a cluster, under Envoy's stat names.
+/// The gauges (`outlier_detection.ejections_active`, `health_check.healthy`) are counted from
+/// the endpoints when read: see [`Cluster::ejections_active`] and
+/// [`Cluster::health_check_healthy`].
 #[derive(Debug, Default)]
 pub struct HealthStats {
     /// `outlier_detection.ejections_enforced_total`.
     pub ejections_enforced: AtomicU64,
+    /// `outlier_detection.ejections_enforced_consecutive_5xx`.
+    pub ejections_enforced_5xx: AtomicU64,
+    /// `outlier_detection.ejections_enforced_consecutive_gateway_failure`.
+    pub ejections_enforced_gateway: AtomicU64,
+    /// `outlier_detection.ejections_enforced_consecutive_local_origin_failure`.
+    pub ejections_enforced_local_origin: AtomicU64,
     /// `outlier_detection.ejections_overflow`: ejections refused by `maxEjectionPercent`.
     pub ejections_overflow: AtomicU64,
     /// `health_check.attempt`.
     pub checks: AtomicU64,
+    /// `health_check.success`: probes that passed.
+    pub check_successes: AtomicU64,
     /// `health_check.failure`: probes that failed.
     pub check_failures: AtomicU64,
-    /// Endpoints that turned unhealthy under active checks.
+    /// Endpoints that turned unhealthy under active checks (no Envoy counterpart).
     pub became_unhealthy: AtomicU64,
-    /// Endpoints that turned healthy again under active checks.
+    /// Endpoints that turned healthy again under active checks (no Envoy counterpart).
     pub became_healthy: AtomicU64,
 }
 
-/// Milliseconds since the first call (a process-wide monotonic clock, never 0 after start).
-fn now_ms() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(|| Instant::now() - Duration::from_millis(1));
-    epoch.elapsed().as_millis() as u64
-}
-
 impl Cluster {
-    /// Records how an attempt on `endpoint` ended; may eject it. Costs a branch when the
-    /// cluster has no outlier detection, and a load or two on success.
+    /// Records how an attempt on `endpoint` ended; may eject it. Locally generated answers
+    /// (circuit-breaker overflow, no healthy upstream) must not be reported. Returns at once
+    /// when the cluster has no outlier detection; a success costs a load or two.
     pub fn record_outcome(&self, state: &ClusterState, endpoint: &Arc<Endpoint>, outcome: Outcome) {
         let Some(od) = &state.spec.outlier else {
             return;
         };
         let h = &endpoint.health;
-        let code = match outcome {
-            Outcome::Response(code) => code,
+        let (error, gateway) = match outcome {
+            Outcome::Response(code) => {
+                if od.split_local_origin {
+                    // A response means the connection worked: a local-origin success.
+                    h.end(Streak::LocalOrigin);
+                }
+                let error = if od.error_codes.is_empty() {
+                    code >= 500
+                } else {
+                    od.error_codes.contains(&code)
+                };
+                (error, matches!(code, 502..=504))
+            }
             Outcome::LocalFailure if od.split_local_origin => {
-                let n = h.consecutive_local.fetch_add(1, Ordering::Relaxed) + 1;
-                if od.consecutive_local_origin > 0 && n >= od.consecutive_local_origin {
-                    self.eject(state, endpoint, od);
+                if h.count(Streak::LocalOrigin, od.consecutive_local_origin) {
+                    self.eject(endpoint, od, Streak::LocalOrigin);
                 }
                 return;
             }
-            // Not split: a local failure counts as the 503 Envoy turns it into.
-            Outcome::LocalFailure => 503,
+            // Not split: Envoy counts a local failure as the 503 (or 504) it answers with.
+            Outcome::LocalFailure => (true, true),
         };
-        let error = if od.error_codes.is_empty() {
-            code >= 500
-        } else {
-            od.error_codes.contains(&code)
-        };
-        if !error {
-            h.reset_errors();
-            return;
+        // Envoy looks at the gateway streak first; the second trigger finds the endpoint out.
+        if !gateway {
+            h.end(Streak::Gateway);
+        } else if h.count(Streak::Gateway, od.consecutive_gateway) {
+            self.eject(endpoint, od, Streak::Gateway);
         }
-        let n5 = h.consecutive_5xx.fetch_add(1, Ordering::Relaxed) + 1;
-        let ngw = if matches!(code, 502..=504) {
-            h.consecutive_gateway.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            h.consecutive_gateway.store(0, Ordering::Relaxed);
-            0
-        };
-        if (od.consecutive_5xx > 0 && n5 >= od.consecutive_5xx)
-            || (od.consecutive_gateway > 0 && ngw >= od.consecutive_gateway)
-        {
-            self.eject(state, endpoint, od);
+        if !error {
+            h.end(Streak::Errors5xx);
+        } else if h.count(Streak::Errors5xx, od.consecutive_5xx) {
+            self.eject(endpoint, od, Streak::Errors5xx);
         }
     }
 
-    fn eject(&self, state: &ClusterState, endpoint: &Arc<Endpoint>, od: &OutlierSpec) {
+    /// Ejects `endpoint` when `streak` reached its threshold, unless it is out already or
+    /// `maxEjectionPercent` forbids it. Takes the writer lock, so that two ejections cannot
+    /// both pass the percentage check.
+    fn eject(&self, endpoint: &Arc<Endpoint>, od: &OutlierSpec, streak: Streak) {
         let h = &endpoint.health;
-        h.reset_errors();
+        // As Envoy does: a new streak can trigger again even without a success in between.
+        h.end(streak);
         if h.is_ejected() {
             return;
         }
-        let total = state.endpoints.len();
+        let writer = self.lock_writer();
+        let state = self.state();
+        if h.is_ejected() || !state.endpoints.iter().any(|e| Arc::ptr_eq(e, endpoint)) {
+            return; // Ejected meanwhile, or removed by a reload.
+        }
         let ejected = state
             .endpoints
             .iter()
             .filter(|e| e.health.is_ejected())
             .count();
-        if ejected > 0 && (ejected + 1) * 100 > total * od.max_ejection_percent as usize {
+        if ejected >= max_ejected(state.endpoints.len(), od.max_ejection_percent) {
             self.health_stats
                 .ejections_overflow
                 .fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let times = h.ejections.fetch_add(1, Ordering::Relaxed) + 1;
-        let length = od
-            .base_ejection_time
-            .saturating_mul(times)
-            .min(od.max_ejection_time);
-        let until = now_ms() + length.as_millis().max(1) as u64;
-        if h.ejected_until
-            .compare_exchange(0, until, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return;
+        // Envoy's backoff: the multiplier grows only while the ejection time is below the cap.
+        let mut times = h.ejections.load(Ordering::Relaxed);
+        if od.base_ejection_time.saturating_mul(times) < od.max_ejection_time {
+            times = times.saturating_add(1);
+            h.ejections.store(times, Ordering::Relaxed);
         }
-        self.health_stats
-            .ejections_enforced
-            .fetch_add(1, Ordering::Relaxed);
-        tracing::info!(cluster = %self.key, endpoint = %endpoint.address, seconds = length.as_secs_f64(), "outlier ejected");
-        self.refresh_health();
+        let length = ejection_time(od, times);
+        let until = self.now_ms() + length.as_millis().max(1) as u64;
+        h.ejected_until.store(until, Ordering::Release);
+        h.ejections_total.fetch_add(1, Ordering::Relaxed);
+        let stats = &self.health_stats;
+        stats.ejections_enforced.fetch_add(1, Ordering::Relaxed);
+        match streak {
+            Streak::Errors5xx => &stats.ejections_enforced_5xx,
+            Streak::Gateway => &stats.ejections_enforced_gateway,
+            Streak::LocalOrigin => &stats.ejections_enforced_local_origin,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        self.rebuild_routable(&writer);
+        tracing::info!(
+            cluster = %self.key,
+            endpoint = %endpoint.address,
+            reason = ?streak,
+            seconds = length.as_secs_f64(),
+            "outlier ejected"
+        );
     }
 
-    /// Brings back endpoints whose ejection ended, and lets the ejection multiplier of
-    /// healthy endpoints decay. Returns whether anything changed.
+    /// One sweep (every `interval`): brings back endpoints whose ejection time has passed and
+    /// lets the multiplier of endpoints that stayed in for the interval decay. Returns whether
+    /// any endpoint came back (the routable sets were rebuilt then).
     pub fn sweep_outliers(&self) -> bool {
         let state = self.state();
-        let now = now_ms();
+        let now = self.now_ms();
         let mut changed = false;
         for ep in &state.endpoints {
             let h = &ep.health;
             let until = h.ejected_until.load(Ordering::Acquire);
-            if until != 0 {
-                if now >= until
-                    && h.ejected_until
-                        .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-                {
-                    tracing::info!(cluster = %self.key, endpoint = %ep.address, "outlier returned");
-                    changed = true;
-                }
-            } else if h.ejections.load(Ordering::Relaxed) > 0
-                && h.consecutive_5xx.load(Ordering::Relaxed) == 0
-            {
+            if until == 0 {
                 let _ = h
                     .ejections
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            } else if now >= until
+                && h.ejected_until
+                    .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                // A fresh start: errors from before the ejection do not count again.
+                h.end_all();
+                tracing::info!(cluster = %self.key, endpoint = %ep.address, "outlier returned");
+                changed = true;
             }
         }
         if changed {
@@ -238,7 +309,22 @@ impl Cluster {
         changed
     }
 
-    /// Endpoints ejected now.
+    /// Forgets every ejection and streak (outlier detection was removed from the settings).
+    fn clear_outliers(&self) {
+        let state = self.state();
+        let mut changed = false;
+        for ep in &state.endpoints {
+            let h = &ep.health;
+            changed |= h.ejected_until.swap(0, Ordering::AcqRel) != 0;
+            h.ejections.store(0, Ordering::Relaxed);
+            h.end_all();
+        }
+        if changed {
+            self.refresh_health();
+        }
+    }
+
+    /// `outlier_detection.ejections_active`: endpoints ejected now.
     pub fn ejections_active(&self) -> usize {
         self.state()
             .endpoints
@@ -246,174 +332,63 @@ impl Cluster {
             .filter(|e| e.health.is_ejected())
             .count()
     }
+
+    /// Milliseconds on the cluster's clock; never 0, which means "not ejected".
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
 }
 
-/// Runs the cluster's sweeper every `interval` until the cluster is dropped.
+/// How many endpoints of `total` may be out at once: `percent` of them, rounded down, but at
+/// least one (Envoy ejects one host even when the percentage rounds to zero) unless `percent`
+/// is 0.
+fn max_ejected(total: usize, percent: u32) -> usize {
+    if percent == 0 {
+        return 0;
+    }
+    (total * percent.min(100) as usize / 100).max(1)
+}
+
+/// Length of an ejection with multiplier `times`: `baseEjectionTime × times`, capped.
+fn ejection_time(od: &OutlierSpec, times: u32) -> Duration {
+    od.base_ejection_time
+        .saturating_mul(times)
+        .min(od.max_ejection_time)
+}
+
+/// The cluster's sweeper: runs [`Cluster::sweep_outliers`] every `interval` until the cluster
+/// is dropped. New settings wake it, so a changed interval applies at once (counted from the
+/// last sweep); while the settings have no outlier detection it forgets every ejection and
+/// idles until settings come back.
 pub async fn sweep(cluster: Weak<Cluster>) {
+    let Some(reconfigured) = cluster.upgrade().map(|c| c.reconfigured.clone()) else {
+        return;
+    };
+    let mut since = Instant::now();
     loop {
-        let interval = match cluster.upgrade() {
-            Some(c) => c
-                .state()
-                .spec
-                .outlier
-                .as_ref()
-                .map_or(Duration::from_secs(1), |od| od.interval),
-            None => return,
+        let notified = reconfigured.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let Some(c) = cluster.upgrade() else { return };
+        let interval = c.state().spec.outlier.as_ref().map(|od| od.interval);
+        let Some(interval) = interval else {
+            c.clear_outliers();
+            drop(c);
+            notified.await;
+            since = Instant::now();
+            continue;
         };
-        tokio::time::sleep(interval).await;
-        match cluster.upgrade() {
-            Some(c) => {
-                c.sweep_outliers();
+        drop(c);
+        tokio::select! {
+            () = tokio::time::sleep_until(since + interval) => {
+                since = Instant::now();
+                match cluster.upgrade() {
+                    Some(c) => c.sweep_outliers(),
+                    None => return,
+                };
             }
-            None => return,
+            // New settings: wait again with their interval.
+            () = &mut notified => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use super::*;
-    use crate::test_support::{outlier, spec};
-
-    fn cluster(ports: &[u16], od: OutlierSpec) -> Cluster {
-        let mut spec = spec(ports);
-        spec.outlier = Some(od);
-        Cluster::new(spec, 1)
-    }
-
-    fn fail(c: &Cluster, port: u16, times: usize, outcome: Outcome) {
-        for _ in 0..times {
-            let state = c.state();
-            let ep = state
-                .endpoints
-                .iter()
-                .find(|e| e.address.port() == port)
-                .unwrap()
-                .clone();
-            c.record_outcome(&state, &ep, outcome);
-        }
-    }
-
-    fn picked(c: &Cluster) -> BTreeSet<u16> {
-        let state = c.state();
-        (0..30)
-            .filter_map(|_| c.pick(&state, None).ok())
-            .map(|e| e.address.port())
-            .collect()
-    }
-
-    #[test]
-    fn consecutive_5xx_eject_and_a_success_resets_the_count() {
-        let c = cluster(&[1, 2, 3], outlier(3, 100));
-        fail(&c, 1, 2, Outcome::Response(500));
-        fail(&c, 1, 1, Outcome::Response(200));
-        fail(&c, 1, 2, Outcome::Response(503));
-        assert_eq!(c.ejections_active(), 0, "the success reset the streak");
-        fail(&c, 1, 1, Outcome::LocalFailure);
-        assert_eq!(
-            c.ejections_active(),
-            1,
-            "a local failure counts as a 5xx when not split"
-        );
-        assert_eq!(picked(&c), BTreeSet::from([2, 3]));
-        assert_eq!(c.health_stats.ejections_enforced.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn max_ejection_percent_caps_ejections_but_one_is_always_allowed() {
-        let c = cluster(&[1, 2, 3], outlier(1, 10));
-        fail(&c, 1, 1, Outcome::Response(500));
-        fail(&c, 2, 1, Outcome::Response(500));
-        assert_eq!(
-            c.ejections_active(),
-            1,
-            "10 % of 3 still ejects one, not two"
-        );
-        assert_eq!(c.health_stats.ejections_overflow.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn with_every_endpoint_ejected_there_is_no_healthy_upstream_unless_panicking() {
-        let c = cluster(&[1, 2], outlier(1, 100));
-        fail(&c, 1, 1, Outcome::Response(502));
-        fail(&c, 2, 1, Outcome::Response(502));
-        assert!(matches!(
-            c.pick(&c.state(), None),
-            Err(crate::Error::NoHealthyUpstream)
-        ));
-        let mut od = outlier(1, 100);
-        od.min_health_percent = 50;
-        let c = cluster(&[1, 2], od);
-        fail(&c, 1, 1, Outcome::Response(500));
-        assert_eq!(picked(&c), BTreeSet::from([2]), "50 % healthy is not panic");
-        fail(&c, 2, 1, Outcome::Response(500));
-        assert_eq!(c.ejections_active(), 2);
-        assert_eq!(
-            picked(&c),
-            BTreeSet::from([1, 2]),
-            "panic mode ignores health"
-        );
-    }
-
-    #[test]
-    fn ejection_time_grows_with_each_ejection() {
-        let c = cluster(&[1, 2], outlier(1, 100));
-        fail(&c, 1, 1, Outcome::Response(500));
-        let ep = c.state().endpoints[0].clone();
-        let first = ep.health.ejected_until.load(Ordering::Relaxed) - now_ms();
-        // Let the ejection run out rather than wait for it.
-        ep.health.ejected_until.store(now_ms(), Ordering::Relaxed);
-        assert!(c.sweep_outliers(), "returned after its ejection time");
-        assert_eq!(c.ejections_active(), 0);
-        fail(&c, 1, 1, Outcome::Response(500));
-        assert_eq!(ep.health.ejection_multiplier(), 2);
-        let second = ep.health.ejected_until.load(Ordering::Relaxed) - now_ms();
-        assert!(
-            second > first + 25_000,
-            "30 s then 60 s: {first} ms, {second} ms"
-        );
-    }
-
-    #[test]
-    fn split_local_origin_errors_count_apart() {
-        let mut od = outlier(5, 100);
-        od.split_local_origin = true;
-        od.consecutive_local_origin = 2;
-        let c = cluster(&[1, 2], od);
-        fail(&c, 1, 1, Outcome::LocalFailure);
-        fail(&c, 1, 4, Outcome::Response(500));
-        assert_eq!(c.ejections_active(), 0);
-        fail(&c, 1, 1, Outcome::LocalFailure);
-        assert_eq!(c.ejections_active(), 1);
-    }
-
-    #[test]
-    fn ejection_survives_an_update_with_the_same_endpoints() {
-        let c = cluster(&[1, 2], outlier(1, 100));
-        fail(&c, 1, 1, Outcome::Response(500));
-        let mut next = spec(&[1, 2]);
-        next.lb = rampart_model::LbPolicy::Random;
-        next.outlier = Some(outlier(1, 100));
-        c.update(next);
-        assert_eq!(c.ejections_active(), 1);
-        assert_eq!(picked(&c), BTreeSet::from([2]));
-    }
-
-    #[test]
-    fn a_failing_priority_spills_to_the_next() {
-        let mut s = spec(&[1, 2, 3]);
-        s.endpoints[2].priority = 1;
-        s.outlier = Some(outlier(1, 100));
-        let c = Cluster::new(s, 1);
-        assert_eq!(
-            picked(&c),
-            BTreeSet::from([1, 2]),
-            "priority 0 takes everything"
-        );
-        fail(&c, 1, 1, Outcome::Response(500));
-        fail(&c, 2, 1, Outcome::Response(500));
-        assert_eq!(picked(&c), BTreeSet::from([3]), "failover to priority 1");
     }
 }

@@ -22,7 +22,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// An empty registry for `workers` data-plane threads; DNS resolution runs on `runtime`.
+    /// An empty registry for `workers` data-plane threads; DNS resolution, outlier sweeps and
+    /// health checks run on `runtime`.
     pub fn new(workers: usize, runtime: tokio::runtime::Handle) -> Self {
         Self {
             workers: workers.max(1),
@@ -55,20 +56,17 @@ impl Registry {
                         .spawn(resolve::refresh(Arc::downgrade(&cluster)));
                     let _ = cluster.resolver.set(task.abort_handle());
                 }
+                // Started once, when first needed; they live (idle while their settings are
+                // absent) until the cluster is dropped, and pick up new settings by themselves.
                 if spec.outlier.is_some() && cluster.sweeper.get().is_none() {
                     let task = self.runtime.spawn(outlier::sweep(Arc::downgrade(&cluster)));
                     let _ = cluster.sweeper.set(task.abort_handle());
                 }
-                if spec.health_check.is_some() {
-                    // A checker ends when its cluster loses the health check; start another
-                    // when it comes back.
-                    let running = cluster.checker.get().is_some_and(|t| !t.is_finished());
-                    if !running {
-                        let task = self
-                            .runtime
-                            .spawn(health_check::run(Arc::downgrade(&cluster)));
-                        let _ = cluster.checker.set(task.abort_handle());
-                    }
+                if spec.health_check.is_some() && cluster.checker.get().is_none() {
+                    let task = self
+                        .runtime
+                        .spawn(health_check::run(Arc::downgrade(&cluster)));
+                    let _ = cluster.checker.set(task.abort_handle());
                 }
                 next.insert(spec.key.clone(), cluster.clone());
                 cluster
