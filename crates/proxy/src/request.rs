@@ -169,7 +169,9 @@ async fn proxy(
         Some(replay)
     };
     let sent_at = Instant::now();
-    let call = forward::send(&target, upstream_req, replay, flags);
+    // The forwarding future is large (retry state, the upstream exchange); boxing it once keeps
+    // the per-request future small, so hyper and tokio move a few hundred bytes, not kilobytes.
+    let call = Box::pin(forward::send(&target, upstream_req, replay, flags));
     let deadline = route
         .timeout
         .map(|limit| tokio::time::Instant::now() + limit);
