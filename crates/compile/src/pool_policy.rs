@@ -56,6 +56,11 @@ pub fn pool_settings(
             ))
         });
     }
+    // `connectionPool.http.retryBudget` (the form this project's issue names) or
+    // `trafficPolicy.retryBudget` (Istio's API); validation refuses both in one policy.
+    let budget = pool
+        .and_then(|p| p.http.as_ref()?.retry_budget.as_ref())
+        .or(budget);
     out.retry_budget = budget.map(|b| rampart_model::RetryBudget {
         percent: b.percent.unwrap_or(20.0),
         min_concurrency: b.min_retry_concurrency.unwrap_or(3),

@@ -439,3 +439,37 @@ spec:
     assert!(!warning.is_error());
     assert!(warning.message.contains("no ServiceEntry default/ratings"));
 }
+
+#[test]
+fn retry_budgets_from_either_place_reach_the_cluster() {
+    let vs = "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  gateways: [edge]
+  http:
+  - route: [{destination: {host: reviews, subset: v1}}]
+";
+    for (policy, percent, min) in [
+        (
+            "    connectionPool: {http: {retryBudget: {percent: 30}}}",
+            30.0,
+            3,
+        ),
+        ("    retryBudget: {minRetryConcurrency: 5}", 20.0, 5),
+    ] {
+        let yaml = format!("{BASE}{vs}").replace(
+            "  host: reviews\n  subsets:",
+            &format!("  host: reviews\n  trafficPolicy:\n{policy}\n  subsets:"),
+        );
+        let c = compile_yaml(&yaml);
+        let budget = c.snapshot.clusters[0].pool.retry_budget.expect(policy);
+        assert_eq!(
+            (budget.percent, budget.min_concurrency),
+            (percent, min),
+            "{policy}"
+        );
+    }
+}

@@ -58,10 +58,9 @@ pub async fn send(
     flags: &mut ResponseFlags,
 ) -> Result<Response<PooledBody>, Error> {
     let cluster = target.cluster;
-    let state = cluster.state();
-    let limits = &state.spec.pool;
+    let mut state = cluster.state();
     let policy = target.retry;
-    if let Err(overflow) = cluster.load.admit_request(limits) {
+    if let Err(overflow) = cluster.load.admit_request(&state.spec.pool) {
         flags.insert(ResponseFlag::UpstreamOverflow);
         return Err(rampart_upstream::Error::Overflow(overflow).into());
     }
@@ -145,7 +144,7 @@ pub async fn send(
             }
         }
         // The retry needs room in the cluster's retry budget (or under `maxRetries`).
-        retry_guard = match cluster.load.admit_retry(limits) {
+        retry_guard = match cluster.load.admit_retry(&state.spec.pool) {
             Ok(guard) => Some(guard),
             Err(_) => return last,
         };
@@ -154,6 +153,8 @@ pub async fn send(
         tried.push(endpoint);
         tokio::time::sleep(jitter(backoff)).await;
         backoff = (backoff * 2).min(policy.backoff * 10);
+        // Endpoints may have been ejected (perhaps by this very failure) or reloaded meanwhile.
+        state = cluster.state();
     }
 }
 

@@ -887,3 +887,36 @@ async fn a_body_cut_off_by_the_backend_is_never_passed_on_as_complete() {
     gw.gw.reload().await.expect("reloaded");
     assert_eq!(gw.get(HOST, "/").send().await.unwrap().body, "fine");
 }
+
+#[tokio::test]
+async fn a_retry_budget_stops_retries_from_multiplying_load_during_an_outage() {
+    let down = Backend::with("down", |_| {
+        Reply::new(503, "down").delayed(Duration::from_millis(200))
+    })
+    .await;
+    let gw = TestGateway::start(&format!(
+        "{G0}{}{}{}",
+        app(&[down.port()]),
+        route("    retries: {attempts: 3, retryOn: 5xx, backoff: 1ms}"),
+        policy("{connectionPool: {http: {retryBudget: {percent: 0, minRetryConcurrency: 1}}}}")
+    ))
+    .await;
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let req = gw.get(HOST, "/");
+            tokio::spawn(async move { req.send().await.unwrap().status })
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.await.unwrap(), 503);
+    }
+    let refused = cluster_stat(&gw, "upstream_rq_retry_overflow").await;
+    let retried = cluster_stat(&gw, "upstream_rq_retry").await;
+    assert!(refused > 0, "the budget refused retries");
+    assert_eq!(
+        down.count() as u64,
+        6 + retried,
+        "only admitted retries reached the backend"
+    );
+    assert!(down.count() < 6 * 4, "without the budget: 24 requests");
+}
