@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod demo;
 mod errors;
 mod protocols;
 mod reload;
