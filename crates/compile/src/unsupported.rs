@@ -245,13 +245,7 @@ fn policy_parts<T>(
             }
         }
         if let Some(http) = &pool.http {
-            let fields = [
-                (http.use_client_protocol, "useClientProtocol"),
-                (
-                    http.max_concurrent_streams.is_some(),
-                    "maxConcurrentStreams",
-                ),
-            ];
+            let fields = [(http.use_client_protocol, "useClientProtocol")];
             for (present, f) in fields {
                 if present {
                     reject(res, diags, &format!("{cp}.http.{f}"), f);

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use crate::endpoint::ActiveGuard;
 use crate::error::BoxError;
 use crate::h1::{H1Body, UpgradedConn};
+use crate::pool::StreamLease;
 
 /// A request body sent upstream: the client's streaming body, or bytes the proxy made.
 #[derive(Debug)]
@@ -177,6 +178,8 @@ impl Body for RequestBody {
 pub struct PooledBody {
     inner: Inner,
     _active: ActiveGuard,
+    /// HTTP/2: the stream's place under `maxConcurrentStreams`.
+    _stream: Option<StreamLease>,
 }
 
 #[derive(Debug)]
@@ -190,13 +193,15 @@ impl PooledBody {
         Self {
             inner: Inner::H1(body),
             _active: active,
+            _stream: None,
         }
     }
 
-    pub(crate) fn h2(body: Incoming, active: ActiveGuard) -> Self {
+    pub(crate) fn h2(body: Incoming, active: ActiveGuard, stream: StreamLease) -> Self {
         Self {
             inner: Inner::H2(body),
             _active: active,
+            _stream: Some(stream),
         }
     }
 

@@ -18,7 +18,7 @@ use crate::h1::{H1Conn, IdleQueue, Lifetime};
 use crate::lb::Balancer;
 use crate::load::{ClusterLoad, ConnSlot};
 use crate::outlier::HealthStats;
-use crate::pool::H2Sender;
+use crate::pool::{H2Sender, StreamLease};
 use crate::priority;
 
 /// Settings and endpoints of a cluster as of the last reload, DNS answer or health change.
@@ -264,10 +264,14 @@ impl Cluster {
                 })
             }
             UpstreamProtocol::Http2 => {
-                endpoint.pool().h2(endpoint, spec).await.map(|sender| Conn {
-                    endpoint: endpoint.clone(),
-                    kind: ConnKind::H2(sender),
-                })
+                endpoint
+                    .pool()
+                    .h2(endpoint, spec)
+                    .await
+                    .map(|(sender, lease)| Conn {
+                        endpoint: endpoint.clone(),
+                        kind: ConnKind::H2(sender, lease),
+                    })
             }
         };
         if matches!(conn, Err(Error::ConnectFailure(_))) {
@@ -318,7 +322,7 @@ pub struct Conn {
 #[derive(Debug)]
 enum ConnKind {
     H1 { conn: H1Conn, idle: IdleQueue },
-    H2(H2Sender),
+    H2(H2Sender, StreamLease),
 }
 
 /// A failed send; `unsent` gives the request back when it was certainly not written (a pooled
@@ -350,8 +354,8 @@ impl Conn {
                     unsent: failure.unsent,
                 }),
             },
-            ConnKind::H2(mut sender) => match sender.send_request(absolute_uri(req)).await {
-                Ok(resp) => Ok(resp.map(|b| PooledBody::h2(b, active))),
+            ConnKind::H2(mut sender, lease) => match sender.send_request(absolute_uri(req)).await {
+                Ok(resp) => Ok(resp.map(|b| PooledBody::h2(b, active, lease))),
                 Err(err) => Err(SendError {
                     error: Error::from_send(err),
                     unsent: None,

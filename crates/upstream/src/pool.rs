@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwapOption;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -27,11 +29,41 @@ const MAX_IDLE_PER_WORKER: usize = 256;
 /// A sender on a shared HTTP/2 connection.
 pub type H2Sender = http2::SendRequest<RequestBody>;
 
+/// A worker's HTTP/2 connection to an endpoint, with its streams in flight.
+#[derive(Debug)]
+struct H2Conn {
+    sender: H2Sender,
+    streams: Arc<AtomicU32>,
+}
+
+impl H2Conn {
+    /// Whether it can take another stream under `max` (0 = the server's own limit only).
+    fn has_room(&self, max: u32) -> bool {
+        !self.sender.is_closed() && (max == 0 || self.streams.load(Ordering::Relaxed) < max)
+    }
+
+    fn lease(&self) -> (H2Sender, StreamLease) {
+        self.streams.fetch_add(1, Ordering::Relaxed);
+        (self.sender.clone(), StreamLease(self.streams.clone()))
+    }
+}
+
+/// A stream counted on its HTTP/2 connection until the response body is dropped.
+#[derive(Debug)]
+pub struct StreamLease(Arc<AtomicU32>);
+
+impl Drop for StreamLease {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The pools of one endpoint on one worker.
 #[derive(Debug)]
 pub struct WorkerPool {
     idle: IdleQueue,
-    h2: ArcSwapOption<H2Sender>,
+    /// HTTP/2 connections: one, or more when `maxConcurrentStreams` fills them.
+    h2: ArcSwap<Vec<Arc<H2Conn>>>,
     h2_dial: tokio::sync::Mutex<()>,
 }
 
@@ -39,7 +71,7 @@ impl Default for WorkerPool {
     fn default() -> Self {
         Self {
             idle: Arc::new(ArrayQueue::new(MAX_IDLE_PER_WORKER)),
-            h2: ArcSwapOption::empty(),
+            h2: ArcSwap::default(),
             h2_dial: tokio::sync::Mutex::new(()),
         }
     }
@@ -67,28 +99,27 @@ impl WorkerPool {
         &self.idle
     }
 
-    /// The worker's HTTP/2 connection to this endpoint, dialled when absent or closed.
+    /// A stream on one of the worker's HTTP/2 connections to this endpoint: the first with
+    /// room under `maxConcurrentStreams`, or a new connection when none has room (or none is
+    /// open).
     pub async fn h2(
         &self,
         endpoint: &Arc<crate::Endpoint>,
         spec: &ClusterSpec,
-    ) -> Result<H2Sender, Error> {
-        let addr = endpoint.address;
-        if let Some(sender) = self.h2.load().as_deref() {
-            if !sender.is_closed() {
-                return Ok(sender.clone());
-            }
+    ) -> Result<(H2Sender, StreamLease), Error> {
+        let max = spec.pool.max_concurrent_streams;
+        if let Some(conn) = self.h2.load().iter().find(|c| c.has_room(max)) {
+            return Ok(conn.lease());
         }
-        // One dial at a time; others wait and reuse its connection.
+        // One dial at a time; others wait and use its connection.
         let _dialing = self.h2_dial.lock().await;
-        if let Some(sender) = self.h2.load().as_deref() {
-            if !sender.is_closed() {
-                return Ok(sender.clone());
-            }
+        if let Some(conn) = self.h2.load().iter().find(|c| c.has_room(max)) {
+            return Ok(conn.lease());
         }
+        let addr = endpoint.address;
         let stream = connect(addr, spec).await?;
-        // HTTP/2 multiplexes: the one connection per worker is always allowed (Envoy lets a
-        // pool with no connection open one), and counted.
+        // HTTP/2 connections are always allowed (Envoy lets a pool with no connection open
+        // one), and counted against the cluster.
         endpoint.load.force_open();
         let slot = ConnSlot::new(endpoint);
         let mut builder = http2::Builder::new(TokioExecutor::new());
@@ -109,7 +140,19 @@ impl WorkerPool {
                 tracing::debug!(%addr, error = %err, "upstream h2 connection closed with error");
             }
         });
-        self.h2.store(Some(Arc::new(sender.clone())));
-        Ok(sender)
+        let conn = Arc::new(H2Conn {
+            sender,
+            streams: Arc::default(),
+        });
+        let mut conns: Vec<Arc<H2Conn>> = self
+            .h2
+            .load()
+            .iter()
+            .filter(|c| !c.sender.is_closed())
+            .cloned()
+            .collect();
+        conns.push(conn.clone());
+        self.h2.store(Arc::new(conns));
+        Ok(conn.lease())
     }
 }

@@ -920,3 +920,47 @@ async fn a_retry_budget_stops_retries_from_multiplying_load_during_an_outage() {
     );
     assert!(down.count() < 6 * 4, "without the budget: 24 requests");
 }
+
+#[tokio::test]
+async fn max_concurrent_streams_spreads_http2_requests_over_more_connections() {
+    let slow = Backend::with("h2", |_| {
+        Reply::new(200, "h2").delayed(Duration::from_millis(300))
+    })
+    .await;
+    let run = |streams: &'static str| {
+        let yaml = format!(
+            "{G0}{}{}{}",
+            app(&[slow.port()]).replace("protocol: HTTP}", "protocol: HTTP2}"),
+            route(""),
+            policy(streams)
+        );
+        async move {
+            // One worker: pools are per worker.
+            let gw = TestGateway::start_with(&yaml, |o| o.workers = 1).await;
+            let clients: Vec<_> = (0..3)
+                .map(|_| {
+                    let req = gw.get(HOST, "/");
+                    tokio::spawn(async move { req.send().await.unwrap().status })
+                })
+                .collect();
+            for c in clients {
+                assert_eq!(c.await.unwrap(), 200);
+            }
+            let cx = cluster_stat(&gw, "upstream_cx_total").await;
+            gw.gw.shutdown(Duration::from_secs(1)).await;
+            cx
+        }
+    };
+    assert_eq!(
+        run("{connectionPool: {http: {maxConcurrentStreams: 1}}}").await,
+        3
+    );
+    assert_eq!(
+        run("{connectionPool: {http: {maxConcurrentStreams: 100}}}").await,
+        1
+    );
+    assert!(slow
+        .requests()
+        .iter()
+        .all(|r| r.version == http::Version::HTTP_2));
+}
