@@ -73,6 +73,8 @@ pub struct Cluster {
     /// (idle while their settings are absent).
     pub(crate) sweeper: OnceLock<tokio::task::AbortHandle>,
     pub(crate) checker: OnceLock<tokio::task::AbortHandle>,
+    /// Closes idle connections past `idleTimeout`.
+    pub(crate) reaper: OnceLock<tokio::task::AbortHandle>,
     /// Serializes the writers of `state` (reload, DNS answers, health changes) so that none
     /// loses another's update. Readers never take it.
     writer: WriterLock,
@@ -92,7 +94,7 @@ pub(crate) type WriterGuard<'a> = std::sync::MutexGuard<'a, ()>;
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for task in [&self.resolver, &self.sweeper, &self.checker] {
+        for task in [&self.resolver, &self.sweeper, &self.checker, &self.reaper] {
             if let Some(task) = task.get() {
                 task.abort();
             }
@@ -119,6 +121,7 @@ impl Cluster {
             health_stats: HealthStats::default(),
             sweeper: OnceLock::new(),
             checker: OnceLock::new(),
+            reaper: OnceLock::new(),
             writer: WriterLock::default(),
             reconfigured: Arc::default(),
             epoch: tokio::time::Instant::now(),

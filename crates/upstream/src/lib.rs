@@ -18,6 +18,7 @@ pub mod load;
 pub mod outlier;
 pub mod pool;
 pub mod priority;
+pub mod reap;
 pub mod registry;
 pub mod resolve;
 pub mod worker;

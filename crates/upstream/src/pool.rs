@@ -94,6 +94,24 @@ impl WorkerPool {
         None
     }
 
+    /// Closes idle HTTP/1.1 connections that are no longer fresh; keeps the others.
+    pub fn reap_idle(&self, limits: &PoolSettings) {
+        let now = Instant::now();
+        let mut keep = Vec::new();
+        while let Some(mut conn) = self.idle.pop() {
+            if conn
+                .life
+                .usable(now, limits.idle_timeout, limits.max_connection_duration)
+                && conn.is_reusable()
+            {
+                keep.push(conn);
+            }
+        }
+        for conn in keep {
+            let _ = self.idle.push(conn);
+        }
+    }
+
     /// Where released HTTP/1.1 connections go.
     pub fn idle(&self) -> &IdleQueue {
         &self.idle

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use rampart_model::{ClusterKey, ClusterSpec, EndpointAddress};
 
 use crate::cluster::Cluster;
-use crate::{health_check, outlier, resolve};
+use crate::{health_check, outlier, reap, resolve};
 
 /// Clusters by stable key.
 #[derive(Debug)]
@@ -67,6 +67,10 @@ impl Registry {
                         .runtime
                         .spawn(health_check::run(Arc::downgrade(&cluster)));
                     let _ = cluster.checker.set(task.abort_handle());
+                }
+                if cluster.reaper.get().is_none() {
+                    let task = self.runtime.spawn(reap::run(Arc::downgrade(&cluster)));
+                    let _ = cluster.reaper.set(task.abort_handle());
                 }
                 next.insert(spec.key.clone(), cluster.clone());
                 cluster

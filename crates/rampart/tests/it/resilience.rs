@@ -87,6 +87,8 @@ enum Raw {
     StallBody,
     /// Send a response head and part of the body, then close.
     CutBody,
+    /// Answer `200 ok` and keep the connection for more requests.
+    Answer,
 }
 
 async fn raw_backend(behaviour: Raw) -> RawBackend {
@@ -124,6 +126,13 @@ async fn raw_backend(behaviour: Raw) -> RawBackend {
                     counter.fetch_add(1, Ordering::SeqCst);
                     match behaviour {
                         Raw::Close => break,
+                        Raw::Answer => {
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                                .await;
+                            buf.drain(..end + 4 + body_len);
+                            continue;
+                        }
                         Raw::CutBody => {
                             let _ = stream
                                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
@@ -963,4 +972,25 @@ async fn max_concurrent_streams_spreads_http2_requests_over_more_connections() {
         .requests()
         .iter()
         .all(|r| r.version == http::Version::HTTP_2));
+}
+
+#[tokio::test]
+async fn idle_upstream_connections_are_closed_after_the_idle_timeout() {
+    let mut upstream = raw_backend(Raw::Answer).await;
+    let gw = TestGateway::start(&format!(
+        "{G0}{}{}{}",
+        app(&[upstream.port]),
+        route(""),
+        policy("{connectionPool: {http: {idleTimeout: 1s}}}")
+    ))
+    .await;
+    let resp = gw.get(HOST, "/").send().await.unwrap();
+    assert_eq!((resp.status.as_u16(), resp.body.as_str()), (200, "ok"));
+    let idle_since = Instant::now();
+    // The pooled connection is closed by the gateway once idle for 1 s (swept every second).
+    tokio::time::timeout(Duration::from_secs(10), upstream.closed.recv())
+        .await
+        .expect("the idle connection is closed");
+    assert!(idle_since.elapsed() >= Duration::from_millis(900), "kept while fresh");
+    assert_eq!(gw.get(HOST, "/").send().await.unwrap().body, "ok");
 }
