@@ -48,6 +48,7 @@ pub fn retry_policy(retries: Option<&HttpRetry>) -> RetryPolicy {
         .filter(|d| !d.is_zero())
         .unwrap_or(DEFAULT_BACKOFF);
     policy.retry_previous_hosts = r.retry_ignore_previous_hosts.unwrap_or(true);
+    policy.retry_remote_localities = r.retry_remote_localities.unwrap_or(false);
     policy
 }
 

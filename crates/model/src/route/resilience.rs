@@ -131,6 +131,9 @@ pub struct RetryPolicy {
     pub backoff: Duration,
     /// Prefer an endpoint not tried yet (`retryIgnorePreviousHosts`, default true).
     pub retry_previous_hosts: bool,
+    /// Retry in failover priorities (other localities) not tried yet (`retryRemoteLocalities`,
+    /// Envoy's `previous_priorities` predicate).
+    pub retry_remote_localities: bool,
 }
 
 impl RetryPolicy {
@@ -149,6 +152,7 @@ impl RetryPolicy {
             status_codes: Box::new([]),
             backoff: DEFAULT_BACKOFF,
             retry_previous_hosts: true,
+            retry_remote_localities: false,
         }
     }
 
@@ -161,6 +165,7 @@ impl RetryPolicy {
             status_codes: Box::new([]),
             backoff: DEFAULT_BACKOFF,
             retry_previous_hosts: true,
+            retry_remote_localities: false,
         }
     }
 }

@@ -200,6 +200,18 @@ fn pick(
     policy: &RetryPolicy,
     tried: &[Arc<Endpoint>],
 ) -> Result<Arc<Endpoint>, Error> {
+    if !tried.is_empty() && policy.retry_remote_localities {
+        // Envoy's `previous_priorities`: go to a priority (locality) not tried yet.
+        let used = |e: &Arc<Endpoint>| {
+            let p = e.priority.load(std::sync::atomic::Ordering::Relaxed);
+            tried
+                .iter()
+                .any(|t| t.priority.load(std::sync::atomic::Ordering::Relaxed) == p)
+        };
+        if let Some(e) = state.routable().find(|e| !used(e)) {
+            return Ok(e.clone());
+        }
+    }
     let mut endpoint = cluster.pick(state, hash)?;
     if tried.is_empty() || hash.is_some() || !policy.retry_previous_hosts {
         return Ok(endpoint);

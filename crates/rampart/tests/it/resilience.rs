@@ -991,6 +991,41 @@ async fn idle_upstream_connections_are_closed_after_the_idle_timeout() {
     tokio::time::timeout(Duration::from_secs(10), upstream.closed.recv())
         .await
         .expect("the idle connection is closed");
-    assert!(idle_since.elapsed() >= Duration::from_millis(900), "kept while fresh");
+    assert!(
+        idle_since.elapsed() >= Duration::from_millis(900),
+        "kept while fresh"
+    );
     assert_eq!(gw.get(HOST, "/").send().await.unwrap().body, "ok");
+}
+
+#[tokio::test]
+async fn retry_remote_localities_sends_the_retry_to_another_locality() {
+    let near1 = Backend::with("near1", |_| Reply::new(503, "near1 down")).await;
+    let near2 = Backend::with("near2", |_| Reply::new(503, "near2 down")).await;
+    let remote = Backend::start("remote").await;
+    let config = |remote_localities: bool| {
+        format!(
+            "{G0}{}{}{}",
+            app_in_localities(&[
+                (near1.port(), "us-east/a/1"),
+                (near2.port(), "us-east/a/1"),
+                (remote.port(), "eu-west/a/1"),
+            ]),
+            route(&format!(
+                "    retries: {{attempts: 1, retryOn: 5xx, retryRemoteLocalities: {remote_localities}}}"
+            )),
+            policy("{outlierDetection: {consecutive5xxErrors: 1000}}")
+        )
+    };
+    let gw = TestGateway::start_with(&config(false), |o| {
+        o.identity.locality = Some("us-east/a/1".into())
+    })
+    .await;
+    // Without it the retry stays in the zone (the other near endpoint), and fails too.
+    assert_eq!(gw.get(HOST, "/").send().await.unwrap().status, 503);
+    assert_eq!(remote.count(), 0);
+    gw.write(&config(true));
+    gw.gw.reload().await.expect("reloaded");
+    let resp = gw.get(HOST, "/").send().await.unwrap();
+    assert_eq!((resp.status.as_u16(), resp.body.as_str()), (200, "remote"));
 }
