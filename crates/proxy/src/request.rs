@@ -169,21 +169,23 @@ async fn proxy(
         Some(replay)
     };
     let sent_at = Instant::now();
-    // The forwarding future is large (retry state, the upstream exchange); boxing it once keeps
-    // the per-request future small, so hyper and tokio move a few hundred bytes, not kilobytes.
-    let call = Box::pin(forward::send(&target, upstream_req, replay, flags));
     let deadline = route
         .timeout
         .map(|limit| tokio::time::Instant::now() + limit);
+    // The forwarding future is built inside each arm (not before the match) so the request's
+    // future holds one copy of it, not two.
     let result = match deadline {
-        Some(deadline) => match tokio::time::timeout_at(deadline, call).await {
-            Ok(result) => result,
-            Err(_) => {
-                cluster.load.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                return Err(Error::Timeout);
+        Some(deadline) => {
+            let call = forward::send(&target, upstream_req, replay, flags);
+            match tokio::time::timeout_at(deadline, call).await {
+                Ok(result) => result,
+                Err(_) => {
+                    cluster.load.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                    return Err(Error::Timeout);
+                }
             }
-        },
-        None => call.await,
+        }
+        None => forward::send(&target, upstream_req, replay, flags).await,
     };
     let mut resp = result?;
     let upstream_ms = sent_at.elapsed().as_millis() as u64;

@@ -163,31 +163,41 @@ async fn attempt(
     cluster: &Cluster,
     state: &ClusterState,
     endpoint: &Arc<Endpoint>,
-    mut req: Request<RequestBody>,
+    req: Request<RequestBody>,
     per_try_timeout: Option<Duration>,
 ) -> Attempt {
-    let exchange = async {
-        loop {
-            let conn = match cluster.checkout(state, endpoint).await {
-                Ok(conn) => conn,
-                Err(err) => return Attempt::NotSent(err.into(), req),
-            };
-            match conn.send(req).await {
-                Ok(resp) => return Attempt::Answered(resp),
-                // A pooled connection closed under us before anything was sent: go again.
-                Err(err) => match err.unsent {
-                    Some(unsent) => req = unsent,
-                    None => return Attempt::Failed(err.error.into()),
-                },
+    // Built in each arm, so the attempt future holds one exchange, not two.
+    match per_try_timeout {
+        None => exchange(cluster, state, endpoint, req).await,
+        Some(limit) => {
+            match tokio::time::timeout(limit, exchange(cluster, state, endpoint, req)).await {
+                Ok(attempt) => attempt,
+                Err(_) => Attempt::Failed(Error::Timeout),
             }
         }
-    };
-    match per_try_timeout {
-        None => exchange.await,
-        Some(limit) => match tokio::time::timeout(limit, exchange).await {
-            Ok(attempt) => attempt,
-            Err(_) => Attempt::Failed(Error::Timeout),
-        },
+    }
+}
+
+/// Checkout and exchange on one endpoint, going again when a pooled connection turns out to
+/// have closed before anything was sent.
+async fn exchange(
+    cluster: &Cluster,
+    state: &ClusterState,
+    endpoint: &Arc<Endpoint>,
+    mut req: Request<RequestBody>,
+) -> Attempt {
+    loop {
+        let conn = match cluster.checkout(state, endpoint).await {
+            Ok(conn) => conn,
+            Err(err) => return Attempt::NotSent(err.into(), req),
+        };
+        match conn.send(req).await {
+            Ok(resp) => return Attempt::Answered(resp),
+            Err(err) => match err.unsent {
+                Some(unsent) => req = unsent,
+                None => return Attempt::Failed(err.error.into()),
+            },
+        }
     }
 }
 
