@@ -49,11 +49,11 @@ impl<'a> Conditions<'a> {
         } else {
             policy.retry_on
         };
-        if on.intersects(GRPC) && !is_grpc(req.headers()) {
-            on = on.without(GRPC);
-        }
         if protocol != UpstreamProtocol::Http2 {
-            on = on.without(RetryOn::REFUSED_STREAM);
+            // gRPC and stream refusals need HTTP/2 upstream.
+            on = on.without(RetryOn::REFUSED_STREAM).without(GRPC);
+        } else if on.intersects(GRPC) && !is_grpc(req.headers()) {
+            on = on.without(GRPC);
         }
         if policy.status_codes.is_empty() {
             on = on.without(RetryOn::RETRIABLE_STATUS_CODES);
