@@ -8,6 +8,7 @@
 //! is ambiguous) come back as diagnostics with file, line and field path.
 
 mod clusters;
+mod cors;
 mod dump;
 pub mod explain;
 mod gateways;

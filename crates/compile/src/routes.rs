@@ -16,6 +16,7 @@ use rampart_model::route::{
 };
 
 use crate::clusters::Builder;
+use crate::cors;
 use crate::hosts::gateway_ref;
 use crate::matches::route_match;
 use crate::resilience;
@@ -195,6 +196,14 @@ fn compile_rule(
         _ => Box::default(),
     };
     let headers = rule.headers.as_ref();
+    let cors = match rule.cors_policy.as_ref().map(cors::cors).transpose() {
+        Ok(cors) => cors,
+        Err((field, msg)) => {
+            cx.diags
+                .push(vs.diag(Severity::Error, &format!("{path}.corsPolicy.{field}"), msg));
+            return None;
+        }
+    };
     Some(Route {
         origin: RouteOrigin {
             virtual_service: format!("{}/{}", vs.meta.namespace, vs.meta.name).into(),
@@ -233,6 +242,7 @@ fn compile_rule(
         retry: resilience::retry_policy(rule.retries.as_ref()),
         fault: resilience::fault(rule.fault.as_ref()),
         mirrors,
+        cors,
         stat: local_stat,
     })
 }

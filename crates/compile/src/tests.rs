@@ -294,7 +294,6 @@ spec:
     };
     let cases: Vec<(String, &str, &str)> = vec![
         (vs("    headers: {request: {set: {x-ip: \"%DOWNSTREAM_REMOTE_ADDRESS%\"}}}"), "spec.http[0].headers.request", "headers:"),
-        (vs("    corsPolicy: {allowOrigins: [{exact: a.example}]}"), "spec.http[0].corsPolicy", "corsPolicy:"),
         (dr("    connectionPool: {http: {useClientProtocol: true}}"), "spec.trafficPolicy.connectionPool.http.useClientProtocol", "connectionPool:"),
         (dr("    tls: {mode: SIMPLE}"), "spec.trafficPolicy.tls", "tls:"),
         (dr("    loadBalancer: {simple: PASSTHROUGH}"), "spec.trafficPolicy.loadBalancer.simple", "loadBalancer:"),

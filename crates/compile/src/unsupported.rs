@@ -56,12 +56,6 @@ pub fn check(set: &ConfigSet, diags: &mut Vec<Diagnostic>) {
         }
         for (i, rule) in vs.spec.http.iter().enumerate() {
             let p = |f: &str| format!("spec.http[{i}].{f}");
-            let fields: [(bool, &str); 1] = [(rule.cors_policy.is_some(), "corsPolicy")];
-            for (present, field) in fields {
-                if present {
-                    reject(vs, diags, &p(field), field);
-                }
-            }
             for (j, m) in rule.matches.iter().enumerate() {
                 for key in m.headers.keys().chain(m.without_headers.keys()) {
                     if key.starts_with("@request.auth.claims") {

@@ -6,6 +6,7 @@
 pub mod active;
 pub mod body;
 pub mod codec;
+pub mod cors;
 pub mod error;
 pub mod forward;
 pub mod headers;

@@ -17,6 +17,7 @@ use rampart_upstream::RequestBody;
 
 use crate::active::{Active, Shared};
 use crate::body::ResponseBody;
+use crate::cors;
 use crate::error::Error;
 use crate::forward::{self, Replay, Target};
 use crate::headers;
@@ -114,6 +115,30 @@ async fn dispatch(
     let Some((route, matched)) = vhost.find_route(&view) else {
         return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
     };
+    let mut cors_origin = None;
+    if let Some(policy) = &route.cors {
+        match cors::check(policy, &req) {
+            cors::Verdict::NotCors => {}
+            cors::Verdict::Answer(resp) => return (resp, route.stat),
+            cors::Verdict::Allowed(origin) => cors_origin = Some(origin),
+        }
+    }
+    let (mut resp, stat) = route_action(req, cx, active, route, matched, flags).await;
+    if let (Some(policy), Some(origin)) = (&route.cors, cors_origin) {
+        cors::decorate(policy, origin, resp.headers_mut());
+    }
+    (resp, stat)
+}
+
+/// The route's action: a direct response, a redirect, or forwarding (after fault injection).
+async fn route_action(
+    req: Request<Incoming>,
+    cx: &ConnCx,
+    active: &Arc<Active>,
+    route: &Route,
+    matched: Option<usize>,
+    flags: &mut ResponseFlags,
+) -> (Response<ResponseBody>, u32) {
     match &route.action {
         Action::Direct(direct) => {
             let mut resp = respond::text(direct.status, direct.body.clone());
@@ -121,6 +146,7 @@ async fn dispatch(
             (resp, route.stat)
         }
         Action::Redirect(redirect) => {
+            let authority = authority_of(&req);
             let location = redirect_location(redirect, route, matched, authority, cx, req.uri());
             (respond::redirect(redirect.status, &location), route.stat)
         }

@@ -1,5 +1,6 @@
 //! Compiled HTTP routes: host table → virtual host → first matching route → action.
 
+mod cors;
 mod host;
 mod index;
 mod matcher;
@@ -13,6 +14,7 @@ use regex::Regex;
 
 use crate::cluster::ClusterId;
 
+pub use cors::Cors;
 pub use host::{normalize_host, RouteTable};
 pub use index::PathIndex;
 pub use matcher::{
@@ -88,6 +90,8 @@ pub struct Route {
     pub fault: Option<Box<Fault>>,
     /// `mirror`/`mirrors`.
     pub mirrors: Box<[Mirror]>,
+    /// `corsPolicy`.
+    pub cors: Option<Box<Cors>>,
     /// Stats handle (index into [`crate::Snapshot::stat_keys`]) for responses the gateway makes
     /// itself on this route (redirects, direct responses).
     pub stat: u32,

@@ -313,3 +313,98 @@ spec:
         "only namespace prod may bind prod/api.internal"
     );
 }
+
+const CORS_ROUTE: &str = "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app}
+spec:
+  hosts: [\"*\"]
+  gateways: [edge]
+  http:
+  - route: [{destination: {host: app.default.svc.cluster.local}}]
+    corsPolicy:
+      allowOrigins: [{exact: \"https://shop.example\"}, {regex: \"https://.*\\\\.partner\\\\.example\"}]
+      allowMethods: [GET, POST]
+      allowHeaders: [x-token]
+      exposeHeaders: [x-total]
+      maxAge: 24h
+      allowCredentials: true
+      UNMATCHED
+";
+
+#[tokio::test]
+async fn cors_preflights_are_answered_and_allowed_origins_get_cors_headers() {
+    let be = Backend::start("app").await;
+    let yaml = format!(
+        "{G0}{}{}",
+        app_service(be.port(), "HTTP"),
+        CORS_ROUTE.replace("UNMATCHED", "")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let preflight = |origin: &str| {
+        gw.get("app", "/items")
+            .method(http::Method::OPTIONS)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+    };
+    // An allowed origin's preflight is answered by the gateway.
+    let resp = preflight("https://shop.example").send().await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.header("access-control-allow-origin"),
+        "https://shop.example"
+    );
+    assert_eq!(resp.header("access-control-allow-methods"), "GET,POST");
+    assert_eq!(resp.header("access-control-allow-headers"), "x-token");
+    assert_eq!(resp.header("access-control-max-age"), "86400");
+    assert_eq!(resp.header("access-control-allow-credentials"), "true");
+    let resp = preflight("https://api.partner.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.header("access-control-allow-origin"),
+        "https://api.partner.example"
+    );
+    assert_eq!(be.count(), 0, "preflights never reach the backend");
+    // Other origins' preflights are forwarded (unmatchedPreflights defaults to FORWARD).
+    let resp = preflight("https://evil.example").send().await.unwrap();
+    assert_eq!(resp.body, "app");
+    assert_eq!(resp.header("access-control-allow-origin"), "");
+    assert_eq!(be.count(), 1);
+    // Actual requests: allowed origins get the headers, others and non-CORS requests do not.
+    let resp = gw
+        .get("app", "/items")
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.body, "app");
+    assert_eq!(
+        resp.header("access-control-allow-origin"),
+        "https://shop.example"
+    );
+    assert_eq!(resp.header("access-control-expose-headers"), "x-total");
+    let resp = gw
+        .get("app", "/items")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.header("access-control-allow-origin"), "");
+    let resp = gw.get("app", "/items").send().await.unwrap();
+    assert_eq!(resp.header("access-control-allow-origin"), "");
+    // IGNORE: other origins' preflights are answered without CORS headers, not forwarded.
+    gw.write(&format!(
+        "{G0}{}{}",
+        app_service(be.port(), "HTTP"),
+        CORS_ROUTE.replace("UNMATCHED", "unmatchedPreflights: IGNORE")
+    ));
+    gw.gw.reload().await.expect("reloaded");
+    let before = be.count();
+    let resp = preflight("https://evil.example").send().await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("access-control-allow-origin"), "");
+    assert_eq!(be.count(), before);
+}
