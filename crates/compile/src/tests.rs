@@ -86,13 +86,13 @@ spec:
   gateways: [edge]
   http:
   - route: [{{destination: {{host: reviews, subset: v1}}}}]
-    corsPolicy: {{allowOrigins: [{{exact: a.com}}]}}
+    headers: {{request: {{set: {{x-ip: \"%DOWNSTREAM_REMOTE_ADDRESS%\"}}}}}}
 "
     );
     let c = compile_yaml(&yaml);
     let d = c.diagnostics.iter().find(|d| d.is_error()).expect("error");
-    assert_eq!(d.path, "spec.http[0].corsPolicy");
-    let expected = yaml.lines().position(|l| l.contains("corsPolicy")).unwrap() as u32 + 1;
+    assert_eq!(d.path, "spec.http[0].headers.request");
+    let expected = yaml.lines().position(|l| l.contains("headers:")).unwrap() as u32 + 1;
     assert_eq!(d.line, expected);
     assert!(d.message.contains("not supported"), "{d}");
 }

@@ -19,7 +19,7 @@ pub enum Verdict {
     /// No `Origin`: not a CORS request.
     NotCors,
     /// A preflight the gateway answers itself.
-    Answer(Response<ResponseBody>),
+    Answer(Box<Response<ResponseBody>>),
     /// An actual request (or a forwarded preflight) from an allowed origin: decorate the
     /// response with this origin.
     Allowed(HeaderValue),
@@ -34,10 +34,10 @@ pub fn check<B>(policy: &Cors, req: &Request<B>) -> Verdict {
     let preflight = req.method() == Method::OPTIONS
         && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     match (preflight, allowed) {
-        (true, true) => Verdict::Answer(preflight_response(policy, origin.clone())),
+        (true, true) => Verdict::Answer(Box::new(preflight_response(policy, origin.clone()))),
         // Other origins' preflights go upstream, unless the policy says to ignore them.
         (true, false) if !policy.forward_unmatched_preflights => {
-            Verdict::Answer(respond::text(StatusCode::OK, ""))
+            Verdict::Answer(Box::new(respond::text(StatusCode::OK, "")))
         }
         (_, true) => Verdict::Allowed(origin.clone()),
         (_, false) => Verdict::NotCors,

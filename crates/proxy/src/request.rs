@@ -119,7 +119,7 @@ async fn dispatch(
     if let Some(policy) = &route.cors {
         match cors::check(policy, &req) {
             cors::Verdict::NotCors => {}
-            cors::Verdict::Answer(resp) => return (resp, route.stat),
+            cors::Verdict::Answer(resp) => return (*resp, route.stat),
             cors::Verdict::Allowed(origin) => cors_origin = Some(origin),
         }
     }
