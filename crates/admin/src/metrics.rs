@@ -40,6 +40,16 @@ pub fn prometheus(state: &AdminState) -> String {
     );
     let _ = writeln!(out, "# TYPE rampart_config_version gauge");
     let _ = writeln!(out, "rampart_config_version {}", status.version);
+    let _ = writeln!(
+        out,
+        "# HELP rampart_downstream_rejected_total Requests refused before routing, by reason."
+    );
+    let _ = writeln!(out, "# TYPE rampart_downstream_rejected_total counter");
+    let _ = writeln!(
+        out,
+        "rampart_downstream_rejected_total{{reason=\"header_underscore\"}} {}",
+        state.shared.rejected_underscore.load(Ordering::Relaxed)
+    );
     let mut clusters: Vec<_> = state.shared.registry.clusters().values().cloned().collect();
     clusters.sort_by(|a, b| a.key.cmp(&b.key));
     let series = [

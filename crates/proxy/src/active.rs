@@ -1,6 +1,6 @@
 //! The configuration being served, with its resolved runtime handles, swapped atomically.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -51,6 +51,8 @@ pub struct Shared {
     pub options: Options,
     /// Cluster state that outlives snapshots.
     pub registry: Registry,
+    /// Requests refused for a header name with `_`.
+    pub rejected_underscore: AtomicU64,
 }
 
 impl Shared {
@@ -61,7 +63,17 @@ impl Shared {
             draining: AtomicBool::new(false),
             options,
             registry,
+            rejected_underscore: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a refused request.
+    pub fn count_refusal(&self, refusal: crate::headers::Refusal) {
+        match refusal {
+            crate::headers::Refusal::Underscore => {
+                self.rejected_underscore.fetch_add(1, Ordering::Relaxed)
+            }
+        };
     }
 
     /// The active configuration (one atomic load and reference-count increment).

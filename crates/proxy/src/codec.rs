@@ -13,6 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::request::{handle, ConnCx};
 
+/// Largest request head accepted (Envoy's `max_request_headers_kb` default, 60 KiB); larger
+/// heads get 431. At most 100 header fields (hyper's default, as Envoy's `max_headers_count`).
+const MAX_REQUEST_HEAD: usize = 60 * 1024;
+
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -70,16 +74,23 @@ pub async fn serve(stream: TcpStream, cx: ConnCx, drain: CancellationToken) {
     let result = match protocol {
         Protocol::Http1 => drive!(hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
+            .max_header_size(MAX_REQUEST_HEAD)
             .serve_connection(io, svc)
             .with_upgrades())
         .map_err(|e| e.to_string()),
         Protocol::Http2 => drive!(
             hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .max_header_list_size(MAX_REQUEST_HEAD as u32)
                 .serve_connection(io, svc)
         )
         .map_err(|e| e.to_string()),
         Protocol::Unsure => {
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // The auto codec has no head-size setting; its read buffer bounds the head instead.
+            builder.http1().max_buf_size(MAX_REQUEST_HEAD);
+            builder
+                .http2()
+                .max_header_list_size(MAX_REQUEST_HEAD as u32);
             drive!(builder.serve_connection_with_upgrades(io, svc)).map_err(|e| e.to_string())
         }
     };

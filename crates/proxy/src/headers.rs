@@ -29,6 +29,35 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Why a request's headers were refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A header name with `_` (Envoy's edge setting `headers_with_underscores_action:
+    /// REJECT_REQUEST`: `x_forwarded_for` must not slip past checks on `x-forwarded-for`).
+    Underscore,
+}
+
+/// Edge sanitising, before routing: names with `_` are refused, and `x-envoy-*` headers
+/// (Envoy's internal controls: timeouts, retries, original path…) are removed, as Envoy removes
+/// them from external requests. One pass over the names; a Vec only when there is something to
+/// remove.
+pub fn sanitize_request(headers: &mut HeaderMap) -> Result<(), Refusal> {
+    let mut internal: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        let n = name.as_str();
+        if n.contains('_') {
+            return Err(Refusal::Underscore);
+        }
+        if n.starts_with("x-envoy-") {
+            internal.push(name.clone());
+        }
+    }
+    for name in internal {
+        headers.remove(name);
+    }
+    Ok(())
+}
+
 /// Hop-by-hop headers a proxy never forwards as they are, with their bit in a presence mask.
 const HOP_BY_HOP: [(HeaderName, u8); 7] = [
     (header::CONNECTION, 1),
@@ -159,6 +188,21 @@ fn generate_request_id() -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sanitizing_refuses_underscores_and_drops_envoy_controls() {
+        let mut h = HeaderMap::new();
+        h.insert("x-envoy-retry-on", HeaderValue::from_static("5xx"));
+        h.insert(
+            "x-envoy-upstream-rq-timeout-ms",
+            HeaderValue::from_static("1"),
+        );
+        h.insert("x-request-id", HeaderValue::from_static("r"));
+        assert_eq!(sanitize_request(&mut h), Ok(()));
+        assert_eq!(h.len(), 1);
+        h.insert("x_forwarded_for", HeaderValue::from_static("1.2.3.4"));
+        assert_eq!(sanitize_request(&mut h), Err(Refusal::Underscore));
+    }
 
     #[test]
     fn strips_connection_named_headers() {

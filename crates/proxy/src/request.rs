@@ -75,11 +75,17 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
 }
 
 async fn dispatch(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     cx: &ConnCx,
     active: &Arc<Active>,
     flags: &mut ResponseFlags,
 ) -> (Response<ResponseBody>, u32) {
+    if let Err(refusal) = headers::sanitize_request(req.headers_mut()) {
+        flags.insert(ResponseFlag::DownstreamProtocolError);
+        tracing::debug!(?refusal, peer = %cx.peer, "request refused");
+        cx.shared.count_refusal(refusal);
+        return (respond::text(StatusCode::BAD_REQUEST, ""), NO_ROUTE_STAT);
+    }
     let Some(listener) = active
         .model
         .listeners

@@ -30,8 +30,8 @@ impl RetryOn {
     pub const REFUSED_STREAM: Self = Self(1 << 6);
     /// `retriable-status-codes`: the statuses in [`RetryPolicy::status_codes`].
     pub const RETRIABLE_STATUS_CODES: Self = Self(1 << 7);
-    /// `retriable-headers`: a response header named in the request's
-    /// `x-envoy-retriable-header-names`.
+    /// `retriable-headers`: accepted; never fires at the gateway (see the proxy's retry
+    /// conditions).
     pub const RETRIABLE_HEADERS: Self = Self(1 << 8);
     /// `envoy-ratelimited`: the response carries `x-envoy-ratelimited`.
     pub const ENVOY_RATELIMITED: Self = Self(1 << 9);

@@ -7,10 +7,6 @@ use rampart_upstream::{PooledBody, RequestBody};
 
 use crate::error::Error;
 
-/// Request header naming response headers that make a response retriable
-/// (`retriable-headers`).
-const RETRIABLE_HEADER_NAMES: HeaderName =
-    HeaderName::from_static("x-envoy-retriable-header-names");
 const RATELIMITED: HeaderName = HeaderName::from_static("x-envoy-ratelimited");
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
@@ -20,7 +16,6 @@ const AFTER_SEND: RetryOn = RetryOn::FIVE_XX
     .union(RetryOn::RESET)
     .union(RetryOn::RETRIABLE_4XX)
     .union(RetryOn::RETRIABLE_STATUS_CODES)
-    .union(RetryOn::RETRIABLE_HEADERS)
     .union(RetryOn::ENVOY_RATELIMITED);
 const GRPC: RetryOn = RetryOn::GRPC_CANCELLED
     .union(RetryOn::GRPC_DEADLINE_EXCEEDED)
@@ -32,13 +27,13 @@ const GRPC: RetryOn = RetryOn::GRPC_CANCELLED
 pub struct Conditions<'a> {
     on: RetryOn,
     policy: &'a RetryPolicy,
-    /// From `x-envoy-retriable-header-names`, when `retriable-headers` is on.
-    header_names: Vec<HeaderName>,
 }
 
 impl<'a> Conditions<'a> {
     /// The policy's conditions that apply: gRPC ones only to gRPC requests, `refused-stream`
-    /// only over HTTP/2, status codes only when some are listed.
+    /// only over HTTP/2, status codes only when some are listed. `retriable-headers` never
+    /// fires here: Istio has no field for the header list, and Envoy's request header for it
+    /// (`x-envoy-retriable-header-names`) is stripped from external requests at the gateway.
     pub fn for_request(
         policy: &'a RetryPolicy,
         req: &Request<RequestBody>,
@@ -58,21 +53,7 @@ impl<'a> Conditions<'a> {
         if policy.status_codes.is_empty() {
             on = on.without(RetryOn::RETRIABLE_STATUS_CODES);
         }
-        let mut header_names = Vec::new();
-        if on.contains(RetryOn::RETRIABLE_HEADERS) {
-            for value in req.headers().get_all(RETRIABLE_HEADER_NAMES) {
-                let Ok(list) = value.to_str() else { continue };
-                header_names.extend(
-                    list.split(',')
-                        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
-                );
-            }
-        }
-        Self {
-            on,
-            policy,
-            header_names,
-        }
+        Self { on, policy }
     }
 
     /// Whether a retry can ever need the request again after it was sent.
@@ -126,10 +107,6 @@ impl<'a> Conditions<'a> {
             || (on.contains(RetryOn::RETRIABLE_STATUS_CODES)
                 && self.policy.status_codes.contains(&status))
             || (on.contains(RetryOn::ENVOY_RATELIMITED) && resp.headers().contains_key(RATELIMITED))
-            || self
-                .header_names
-                .iter()
-                .any(|name| resp.headers().contains_key(name))
             || (on.intersects(GRPC) && self.grpc_retriable(resp.headers()))
     }
 

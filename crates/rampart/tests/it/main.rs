@@ -4,6 +4,7 @@ mod admin;
 mod cli;
 mod demo;
 mod errors;
+mod hostile;
 mod protocols;
 mod reload;
 mod resilience;
