@@ -44,11 +44,11 @@ pub enum Refusal {
 pub fn sanitize_request(headers: &mut HeaderMap) -> Result<(), Refusal> {
     let mut internal: Vec<HeaderName> = Vec::new();
     for name in headers.keys() {
-        let n = name.as_str();
-        if n.contains('_') {
+        let n = name.as_str().as_bytes();
+        if n.contains(&b'_') {
             return Err(Refusal::Underscore);
         }
-        if n.starts_with("x-envoy-") {
+        if n.starts_with(b"x-envoy-") {
             internal.push(name.clone());
         }
     }

@@ -81,10 +81,7 @@ async fn dispatch(
     flags: &mut ResponseFlags,
 ) -> (Response<ResponseBody>, u32) {
     if let Err(refusal) = headers::sanitize_request(req.headers_mut()) {
-        flags.insert(ResponseFlag::DownstreamProtocolError);
-        tracing::debug!(?refusal, peer = %cx.peer, "request refused");
-        cx.shared.count_refusal(refusal);
-        return (respond::text(StatusCode::BAD_REQUEST, ""), NO_ROUTE_STAT);
+        return refused(refusal, cx, flags);
     }
     let Some(listener) = active
         .model
@@ -129,23 +126,7 @@ async fn dispatch(
             cors::Verdict::Allowed(origin) => cors_origin = Some(origin),
         }
     }
-    let (mut resp, stat) = route_action(req, cx, active, route, matched, flags).await;
-    if let (Some(policy), Some(origin)) = (&route.cors, cors_origin) {
-        cors::decorate(policy, origin, resp.headers_mut());
-    }
-    (resp, stat)
-}
-
-/// The route's action: a direct response, a redirect, or forwarding (after fault injection).
-async fn route_action(
-    req: Request<Incoming>,
-    cx: &ConnCx,
-    active: &Arc<Active>,
-    route: &Route,
-    matched: Option<usize>,
-    flags: &mut ResponseFlags,
-) -> (Response<ResponseBody>, u32) {
-    match &route.action {
+    let (mut resp, stat) = match &route.action {
         Action::Direct(direct) => {
             let mut resp = respond::text(direct.status, direct.body.clone());
             route.response_headers.apply(resp.headers_mut());
@@ -158,18 +139,37 @@ async fn route_action(
         }
         Action::Forward(fwd) => {
             let dest = fwd.pick(fastrand::u32(..fwd.total_weight));
-            if let Some(fault) = &route.fault {
-                if let Some(resp) = inject_fault(fault, flags).await {
-                    return (resp, dest.stat);
-                }
-            }
-            let resp = match proxy(req, cx, active, route, matched, dest, flags).await {
-                Ok(resp) => resp,
-                Err(err) => local_error(&err, flags),
+            let aborted = match &route.fault {
+                Some(fault) => inject_fault(fault, flags).await,
+                None => None,
+            };
+            let resp = match aborted {
+                Some(resp) => resp,
+                None => match proxy(req, cx, active, route, matched, dest, flags).await {
+                    Ok(resp) => resp,
+                    Err(err) => local_error(&err, flags),
+                },
             };
             (resp, dest.stat)
         }
+    };
+    if let (Some(policy), Some(origin)) = (&route.cors, cors_origin) {
+        cors::decorate(policy, origin, resp.headers_mut());
     }
+    (resp, stat)
+}
+
+/// A request refused before routing: 400, flag `DPE`, counted.
+#[cold]
+fn refused(
+    refusal: headers::Refusal,
+    cx: &ConnCx,
+    flags: &mut ResponseFlags,
+) -> (Response<ResponseBody>, u32) {
+    flags.insert(ResponseFlag::DownstreamProtocolError);
+    tracing::debug!(?refusal, peer = %cx.peer, "request refused");
+    cx.shared.count_refusal(refusal);
+    (respond::text(StatusCode::BAD_REQUEST, ""), NO_ROUTE_STAT)
 }
 
 /// Forwards to the chosen destination and shapes the response.
