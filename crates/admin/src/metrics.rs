@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use rampart_proxy::headers::Refusal;
 use rampart_telemetry::render::{render, Workload};
 use rampart_upstream::Endpoint;
 
@@ -45,11 +46,14 @@ pub fn prometheus(state: &AdminState) -> String {
         "# HELP rampart_downstream_rejected_total Requests refused before routing, by reason."
     );
     let _ = writeln!(out, "# TYPE rampart_downstream_rejected_total counter");
-    let _ = writeln!(
-        out,
-        "rampart_downstream_rejected_total{{reason=\"header_underscore\"}} {}",
-        state.shared.rejected_underscore.load(Ordering::Relaxed)
-    );
+    for refusal in [Refusal::Underscore, Refusal::BadHost] {
+        let _ = writeln!(
+            out,
+            "rampart_downstream_rejected_total{{reason=\"{}\"}} {}",
+            refusal.reason(),
+            state.shared.rejected[refusal as usize].load(Ordering::Relaxed)
+        );
+    }
     let mut clusters: Vec<_> = state.shared.registry.clusters().values().cloned().collect();
     clusters.sort_by(|a, b| a.key.cmp(&b.key));
     let series = [

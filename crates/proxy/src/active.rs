@@ -51,8 +51,8 @@ pub struct Shared {
     pub options: Options,
     /// Cluster state that outlives snapshots.
     pub registry: Registry,
-    /// Requests refused for a header name with `_`.
-    pub rejected_underscore: AtomicU64,
+    /// Requests refused before routing, by [`crate::headers::Refusal`] (in its order).
+    pub rejected: [AtomicU64; 2],
 }
 
 impl Shared {
@@ -63,17 +63,13 @@ impl Shared {
             draining: AtomicBool::new(false),
             options,
             registry,
-            rejected_underscore: AtomicU64::new(0),
+            rejected: Default::default(),
         }
     }
 
     /// Counts a refused request.
     pub fn count_refusal(&self, refusal: crate::headers::Refusal) {
-        match refusal {
-            crate::headers::Refusal::Underscore => {
-                self.rejected_underscore.fetch_add(1, Ordering::Relaxed)
-            }
-        };
+        self.rejected[refusal as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The active configuration (one atomic load and reference-count increment).

@@ -29,19 +29,33 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Why a request's headers were refused.
+/// Why a request's headers were refused (each gets 400 and the connection is closed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// A header name with `_` (Envoy's edge setting `headers_with_underscores_action:
     /// REJECT_REQUEST`: `x_forwarded_for` must not slip past checks on `x-forwarded-for`).
     Underscore,
+    /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2), or a `Host` that is not an
+    /// authority.
+    BadHost,
 }
 
-/// Edge sanitising, before routing: names with `_` are refused, and `x-envoy-*` headers
-/// (Envoy's internal controls: timeouts, retries, original path…) are removed, as Envoy removes
-/// them from external requests. One pass over the names; a Vec only when there is something to
-/// remove.
-pub fn sanitize_request(headers: &mut HeaderMap) -> Result<(), Refusal> {
+impl Refusal {
+    /// Label for `rampart_downstream_rejected_total{reason}`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Underscore => "header_underscore",
+            Self::BadHost => "bad_host",
+        }
+    }
+}
+
+/// Edge sanitising, before routing: names with `_` and a missing or malformed HTTP/1.1 `Host`
+/// are refused; `x-envoy-*`
+/// headers (Envoy's internal controls: timeouts, retries, original path…) are removed, as Envoy
+/// removes them from external requests. One pass over the names; a Vec only when there is
+/// something to remove.
+pub fn sanitize_request(version: http::Version, headers: &mut HeaderMap) -> Result<(), Refusal> {
     let mut internal: Vec<HeaderName> = Vec::new();
     for name in headers.keys() {
         let n = name.as_str().as_bytes();
@@ -51,6 +65,13 @@ pub fn sanitize_request(headers: &mut HeaderMap) -> Result<(), Refusal> {
         if n.starts_with(b"x-envoy-") {
             internal.push(name.clone());
         }
+    }
+    match headers.get(header::HOST) {
+        Some(host) if http::uri::Authority::try_from(host.as_bytes()).is_err() => {
+            return Err(Refusal::BadHost)
+        }
+        None if version == http::Version::HTTP_11 => return Err(Refusal::BadHost),
+        _ => {}
     }
     for name in internal {
         headers.remove(name);
@@ -198,10 +219,28 @@ mod tests {
             HeaderValue::from_static("1"),
         );
         h.insert("x-request-id", HeaderValue::from_static("r"));
-        assert_eq!(sanitize_request(&mut h), Ok(()));
-        assert_eq!(h.len(), 1);
+        h.insert(header::HOST, HeaderValue::from_static("a.example:8080"));
+        let v11 = http::Version::HTTP_11;
+        assert_eq!(sanitize_request(v11, &mut h), Ok(()));
+        assert_eq!(h.len(), 2);
         h.insert("x_forwarded_for", HeaderValue::from_static("1.2.3.4"));
-        assert_eq!(sanitize_request(&mut h), Err(Refusal::Underscore));
+        assert_eq!(sanitize_request(v11, &mut h), Err(Refusal::Underscore));
+    }
+
+    #[test]
+    fn sanitizing_refuses_missing_and_bad_hosts() {
+        let v11 = http::Version::HTTP_11;
+        let mut h = HeaderMap::new();
+        assert_eq!(sanitize_request(v11, &mut h), Err(Refusal::BadHost));
+        assert_eq!(sanitize_request(http::Version::HTTP_10, &mut h), Ok(()));
+        for bad in ["a b", "a/b", "a@b/c"] {
+            h.insert(header::HOST, HeaderValue::from_static(bad));
+            assert_eq!(
+                sanitize_request(v11, &mut h),
+                Err(Refusal::BadHost),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -80,7 +80,8 @@ async fn dispatch(
     active: &Arc<Active>,
     flags: &mut ResponseFlags,
 ) -> (Response<ResponseBody>, u32) {
-    if let Err(refusal) = headers::sanitize_request(req.headers_mut()) {
+    let version = req.version();
+    if let Err(refusal) = headers::sanitize_request(version, req.headers_mut()) {
         return refused(refusal, cx, flags);
     }
     let Some(listener) = active
@@ -159,7 +160,8 @@ async fn dispatch(
     (resp, stat)
 }
 
-/// A request refused before routing: 400, flag `DPE`, counted.
+/// A request refused before routing: 400, flag `DPE`, counted, and the connection closed
+/// (its framing may not be trusted: nothing after this request is read).
 #[cold]
 fn refused(
     refusal: headers::Refusal,
@@ -169,7 +171,10 @@ fn refused(
     flags.insert(ResponseFlag::DownstreamProtocolError);
     tracing::debug!(?refusal, peer = %cx.peer, "request refused");
     cx.shared.count_refusal(refusal);
-    (respond::text(StatusCode::BAD_REQUEST, ""), NO_ROUTE_STAT)
+    let mut resp = respond::text(StatusCode::BAD_REQUEST, "");
+    resp.headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    (resp, NO_ROUTE_STAT)
 }
 
 /// Forwards to the chosen destination and shapes the response.
