@@ -67,9 +67,7 @@ pub fn sanitize_request(version: http::Version, headers: &mut HeaderMap) -> Resu
         }
     }
     match headers.get(header::HOST) {
-        Some(host) if http::uri::Authority::try_from(host.as_bytes()).is_err() => {
-            return Err(Refusal::BadHost)
-        }
+        Some(host) if !is_authority(host.as_bytes()) => return Err(Refusal::BadHost),
         None if version == http::Version::HTTP_11 => return Err(Refusal::BadHost),
         _ => {}
     }
@@ -77,6 +75,25 @@ pub fn sanitize_request(version: http::Version, headers: &mut HeaderMap) -> Resu
         headers.remove(name);
     }
     Ok(())
+}
+
+/// Bytes a `Host` may contain: RFC 3986 reg-name / IP-literal characters and the port colon
+/// (no userinfo `@`, no `/ ? #`, no spaces or controls).
+const AUTHORITY_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let allowed =
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]%";
+    let mut i = 0;
+    while i < allowed.len() {
+        t[allowed[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Whether `host` is a plausible `Host` value (a table lookup per byte).
+fn is_authority(host: &[u8]) -> bool {
+    !host.is_empty() && host.iter().all(|&b| AUTHORITY_BYTES[b as usize])
 }
 
 /// Hop-by-hop headers a proxy never forwards as they are, with their bit in a presence mask.
