@@ -50,6 +50,10 @@ impl Error {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ResponseFlag::UpstreamOverflow,
             ),
+            Self::Upstream(Up::DownstreamBody(_)) => (
+                StatusCode::BAD_REQUEST,
+                ResponseFlag::DownstreamProtocolError,
+            ),
             Self::Upstream(Up::Protocol(_)) => {
                 (StatusCode::BAD_GATEWAY, ResponseFlag::UpstreamProtocolError)
             }

@@ -18,6 +18,10 @@ pub enum Error {
     /// A circuit breaker refused the request (Envoy `UO`).
     #[error("upstream connect error or disconnect/reset before headers. reset reason: overflow")]
     Overflow(crate::load::Overflow),
+    /// The client's request body was malformed or cut while it was being forwarded (Envoy's
+    /// downstream protocol error, `DPE`): the upstream saw an unfinished request.
+    #[error("bad request body")]
+    DownstreamBody(#[source] BoxError),
     /// The upstream answered something that is not HTTP (Envoy `UPE`).
     #[error("upstream protocol error")]
     Protocol(#[source] BoxError),

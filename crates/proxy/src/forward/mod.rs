@@ -111,7 +111,13 @@ pub async fn send(
                 (retriable, Err(err))
             }
             Attempt::Failed(err) => {
-                cluster.record_outcome(&state, &endpoint, Outcome::LocalFailure);
+                // A bad client body is not the endpoint's fault.
+                if !matches!(
+                    err,
+                    Error::Upstream(rampart_upstream::Error::DownstreamBody(_))
+                ) {
+                    cluster.record_outcome(&state, &endpoint, Outcome::LocalFailure);
+                }
                 if matches!(err, Error::Timeout) {
                     cluster
                         .load

@@ -86,7 +86,12 @@ impl<'a> Conditions<'a> {
                 return true;
             }
         }
-        matches!(err, Error::Timeout | Error::Upstream(_))
+        let upstream_fault = match err {
+            Error::Timeout => true,
+            Error::Upstream(up) => !matches!(up, rampart_upstream::Error::DownstreamBody(_)),
+            _ => false,
+        };
+        upstream_fault
             && self.on.intersects(
                 RetryOn::FIVE_XX
                     .union(RetryOn::GATEWAY_ERROR)

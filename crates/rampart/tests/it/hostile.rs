@@ -99,6 +99,9 @@ enum Want {
     Served,
     /// Never a second request on the connection (checked for all cases: no `/smuggled`).
     NoSmuggling,
+    /// The head was forwarded before the body went bad: this status and a close for the
+    /// client, and the upstream never gets a complete request.
+    Aborted(&'static str),
 }
 
 /// Status line and whether the gateway closed the connection (EOF within 2 s).
@@ -135,8 +138,9 @@ async fn h1_framing_and_smuggling_cases() {
         ("H1-11 bare CR", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rTransfer-Encoding: chunked\r\n\r\n".into(), Refused("400")),
         ("H1-12 NUL in value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n".into(), Refused("400")),
         ("H1-12 DEL in value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x7fb\r\n\r\n".into(), Refused("400")),
-        // H1-13/H1-14 (malformed chunks after the head was forwarded) are not here yet: the
-        // gateway still passes the upstream's answer on; see issue 6.
+        ("H1-13 chunk size zz", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".into(), Aborted("400")),
+        ("H1-13 chunk size 17 digits", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n".into(), Aborted("400")),
+        ("H1-14 chunk longer than its size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n0\r\n\r\n".into(), Aborted("400")),
         ("H1-15 chunk extension", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;name=val\r\nhello\r\n0\r\n\r\n".into(), Served),
         ("H1-20 two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n".into(), Refused("400")),
         ("H1-20 trailing token", "GET / HTTP/1.1 x\r\nHost: a\r\n\r\n".into(), Refused("400")),
@@ -161,6 +165,14 @@ async fn h1_framing_and_smuggling_cases() {
                     failures.push(format!(
                         "{id}: got {status}, closed {closed}, forwarded {}",
                         be.count() - before
+                    ));
+                }
+            }
+            Aborted(code) => {
+                let completed = be.requests()[before..].iter().any(|r| r.body == "hello");
+                if status != *code || !closed || completed {
+                    failures.push(format!(
+                        "{id}: got {status}, closed {closed}, upstream completed {completed}"
                     ));
                 }
             }

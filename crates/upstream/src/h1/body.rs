@@ -29,20 +29,27 @@ pub(super) enum Link {
         read_buf: BytesMut,
         life: Lifetime,
     },
+    /// Writing the request failed: the answer can still be read, the connection not reused.
+    ReadOnly {
+        read: OwnedReadHalf,
+        read_buf: BytesMut,
+    },
 }
 
 impl Link {
     fn read_buf(&mut self) -> &mut BytesMut {
         match self {
             Link::Whole(conn) => &mut conn.read_buf,
-            Link::Split { read_buf, .. } => read_buf,
+            Link::Split { read_buf, .. } | Link::ReadOnly { read_buf, .. } => read_buf,
         }
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         match self {
             Link::Whole(conn) => poll_read(&mut conn.stream, &mut conn.read_buf, cx),
-            Link::Split { read, read_buf, .. } => poll_read(read, read_buf, cx),
+            Link::Split { read, read_buf, .. } | Link::ReadOnly { read, read_buf } => {
+                poll_read(read, read_buf, cx)
+            }
         }
     }
 
@@ -71,6 +78,7 @@ impl Link {
                     _ => None,
                 }
             }
+            Link::ReadOnly { .. } => None,
         }
     }
 }

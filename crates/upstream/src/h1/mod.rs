@@ -10,7 +10,10 @@ mod body;
 mod decode;
 mod encode;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -143,28 +146,55 @@ impl H1Conn {
             // answers while still reading (full-duplex echo, an early 413) neither deadlocks
             // against us nor loses its answer.
             let (mut read, mut write) = self.stream.into_split();
-            let writer = body::BodyWriter(tokio::spawn(async move {
+            let mut writer = body::BodyWriter(tokio::spawn(async move {
                 write.write_all(&head).await?;
                 send_body(&mut write, &mut body, chunked).await?;
                 Ok::<_, std::io::Error>(write)
             }));
-            return match decode::read_head(&mut read, &mut self.read_buf, head_only).await {
-                Ok((response, framing)) => {
-                    let link = body::Link::Split {
-                        read,
-                        writer,
-                        read_buf: self.read_buf,
-                        life: self.life,
-                    };
-                    Ok(response.map(|()| H1Body::new(link, framing.body, framing.reusable, idle)))
-                }
-                Err(err) => {
-                    drop(writer);
-                    Err(Failure {
-                        error: err.error,
+            let head = decode::read_head(&mut read, &mut self.read_buf, head_only).await;
+            // The client's body may have turned out malformed while it was being copied: then
+            // the upstream saw an unfinished request, and whatever it answered is not passed on.
+            let mut cx = Context::from_waker(Waker::noop());
+            let written = match Pin::new(&mut writer.0).poll(&mut cx) {
+                Poll::Ready(Ok(Err(err))) if is_downstream_body_error(&err) => {
+                    return Err(Failure {
+                        error: Error::DownstreamBody(err.into()),
                         unsent: None,
                     })
                 }
+                Poll::Ready(done) => Some(done.ok().and_then(Result::ok)),
+                Poll::Pending => None,
+            };
+            return match head {
+                Ok((response, framing)) => {
+                    let link = match written {
+                        // Body fully written: the connection is whole again.
+                        Some(Some(write)) => match read.reunite(write) {
+                            Ok(stream) => body::Link::Whole(H1Conn {
+                                stream,
+                                read_buf: self.read_buf,
+                                life: self.life,
+                            }),
+                            Err(_) => unreachable!("halves of one stream"),
+                        },
+                        // Writing failed: read the answer, never reuse the connection.
+                        Some(None) => body::Link::ReadOnly {
+                            read,
+                            read_buf: self.read_buf,
+                        },
+                        None => body::Link::Split {
+                            read,
+                            writer,
+                            read_buf: self.read_buf,
+                            life: self.life,
+                        },
+                    };
+                    Ok(response.map(|()| H1Body::new(link, framing.body, framing.reusable, idle)))
+                }
+                Err(err) => Err(Failure {
+                    error: err.error,
+                    unsent: None,
+                }),
             };
         }
         let write = async {
@@ -200,6 +230,15 @@ impl H1Conn {
     }
 }
 
+/// The client's body failed (malformed chunking, a reset) while it was being copied upstream.
+#[derive(Debug, thiserror::Error)]
+#[error("client request body: {0}")]
+struct DownstreamBodyError(hyper::Error);
+
+fn is_downstream_body_error(err: &std::io::Error) -> bool {
+    err.get_ref().is_some_and(|e| e.is::<DownstreamBodyError>())
+}
+
 /// Streams the client's body upstream: raw bytes after a `content-length`, chunks otherwise.
 async fn send_body<W: tokio::io::AsyncWrite + Unpin>(
     stream: &mut W,
@@ -207,7 +246,9 @@ async fn send_body<W: tokio::io::AsyncWrite + Unpin>(
     chunked: bool,
 ) -> std::io::Result<()> {
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(std::io::Error::other)?;
+        let frame = frame.map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, DownstreamBodyError(e))
+        })?;
         match frame.into_data() {
             Ok(data) if data.is_empty() => {}
             Ok(data) if chunked => {
