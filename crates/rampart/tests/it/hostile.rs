@@ -150,6 +150,8 @@ async fn h1_framing_and_smuggling_cases() {
         ("HD-03 bad name", "GET / HTTP/1.1\r\nHost: a\r\nX-A(b): 1\r\n\r\n".into(), Refused("400")),
         ("HD-03 bad Host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n".into(), Refused("400")),
         ("HD-03 bad Host slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n".into(), Refused("400")),
+        ("H1-16 1 MiB chunk extension", format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;{}\r\nhi\r\n0\r\n\r\n", "e".repeat(1 << 20)), Aborted("400")),
+        ("H1-17 request inside a body", "GET /public HTTP/1.1\r\nHost: a\r\nContent-Length: 33\r\nConnection: close\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n".into(), NoSmuggling),
         // Last: its chunk never completes, so it is still waiting when the test moves on.
         ("H1-02 TE.CL", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n5c\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nContent-Length: 15\r\n\r\nx=1\r\n0\r\n\r\n".into(), NoSmuggling),
     ];
@@ -194,4 +196,25 @@ async fn h1_framing_and_smuggling_cases() {
         "a smuggled request reached the backend"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn h1_18_pipelined_requests_are_answered_in_order() {
+    let (be, gw) = gateway().await;
+    let raw = "GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let resp = exchange(&gw, raw.as_bytes()).await;
+    assert_eq!(resp.matches("HTTP/1.1 200").count(), 2, "{resp}");
+    let uris: Vec<_> = be.requests().iter().map(|r| r.uri.clone()).collect();
+    assert_eq!(uris, ["/one", "/two"]);
+}
+
+#[tokio::test]
+async fn hd08_connection_cannot_remove_headers_the_gateway_sets() {
+    let (be, gw) = gateway().await;
+    let raw = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close, X-Forwarded-For, x-request-id\r\n\r\n";
+    let resp = exchange(&gw, raw.as_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let seen = be.requests().pop().unwrap();
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert!(seen.headers.contains_key("x-request-id"));
 }
