@@ -40,6 +40,8 @@ pub struct Options {
     /// How many proxies in front of this one are trusted to set `x-forwarded-*`
     /// (Istio's `numTrustedProxies`; 0 = the peer is the client).
     pub trusted_hops: u32,
+    /// Where access-log lines go, when logging is on.
+    pub access_log: Option<Arc<rampart_telemetry::AccessLog>>,
 }
 
 /// State shared by every worker: the active configuration and the drain flag.

@@ -18,6 +18,8 @@ pub enum ResponseBody {
     Deadline(PooledBody, Pin<Box<tokio::time::Sleep>>),
     /// Made by the gateway.
     Full(Option<Bytes>),
+    /// Any of the above, writing an access-log line when it ends.
+    Logged(Box<crate::access::Logged>),
 }
 
 impl ResponseBody {
@@ -53,6 +55,7 @@ impl Body for ResponseBody {
                 }
             }
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Self::Logged(body) => Pin::new(&mut **body).poll_frame(cx),
         }
     }
 
@@ -60,6 +63,7 @@ impl Body for ResponseBody {
         match self {
             Self::Upstream(body) | Self::Deadline(body, _) => body.is_end_stream(),
             Self::Full(bytes) => bytes.is_none(),
+            Self::Logged(body) => body.is_end_stream(),
         }
     }
 
@@ -68,6 +72,7 @@ impl Body for ResponseBody {
             Self::Upstream(body) | Self::Deadline(body, _) => body.size_hint(),
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
+            Self::Logged(body) => body.size_hint(),
         }
     }
 }

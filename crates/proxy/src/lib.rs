@@ -3,6 +3,7 @@
 //! → [`headers`] (proxy headers) → [`forward`] (destination, endpoint, upstream call) →
 //! [`respond`] (local replies). [`active`] holds the snapshot being served.
 
+pub mod access;
 pub mod active;
 pub mod body;
 pub mod codec;

@@ -15,6 +15,7 @@ use rampart_model::route::{
 use rampart_telemetry::{ResponseFlag, ResponseFlags};
 use rampart_upstream::RequestBody;
 
+use crate::access;
 use crate::active::{Active, Shared};
 use crate::body::ResponseBody;
 use crate::cors;
@@ -61,6 +62,8 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
     let start = Instant::now();
     let active = cx.shared.active();
     let mut flags = ResponseFlags::NONE;
+    let log = cx.shared.options.access_log.clone();
+    let entry = log.as_ref().map(|_| access::begin(&req, cx.peer));
     let (mut resp, stat) = dispatch(req, cx, &active, &mut flags).await;
     if cx.shared.draining() && resp.version() != Version::HTTP_2 {
         // Ask HTTP/1.1 clients to reconnect elsewhere while we drain.
@@ -68,8 +71,13 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     let micros = start.elapsed().as_micros() as u64;
-    if let Some(stats) = active.stats.get(stat as usize) {
+    let stats = active.stats.get(stat as usize);
+    if let Some(stats) = stats {
         stats.record(resp.status().as_u16(), flags, micros);
+    }
+    if let (Some(log), Some(entry)) = (log, entry) {
+        let route = stats.map(|s| &*s.key.route);
+        resp = access::finish(entry, log, resp, flags, route, start);
     }
     resp
 }
@@ -192,11 +200,18 @@ async fn proxy(
         .and_then(|id| active.clusters.get(id.0 as usize))
         .ok_or(Error::NoCluster)?;
     let (mut upstream_req, downstream_upgrade) = upstream_request(req, cx, route, matched, dest);
+    let request_id = cx
+        .shared
+        .options
+        .access_log
+        .as_ref()
+        .and_then(|_| upstream_req.headers().get(headers::X_REQUEST_ID).cloned());
     let hashed = forward::request_hash(&cluster.state().spec.lb, &upstream_req, cx.peer.ip());
     let target = Target {
         cluster,
         hash: hashed.hash,
         retry: &route.retry,
+        count_attempts: cx.shared.options.access_log.is_some(),
     };
     let replay = if route.mirrors.is_empty() {
         None
@@ -225,6 +240,9 @@ async fn proxy(
         None => forward::send(&target, upstream_req, replay, flags).await,
     };
     let mut resp = result?;
+    if cx.shared.options.access_log.is_some() {
+        record_upstream(&mut resp, cluster, request_id);
+    }
     let upstream_ms = sent_at.elapsed().as_millis() as u64;
     let status = resp.status();
     if status == StatusCode::SWITCHING_PROTOCOLS {
@@ -313,6 +331,26 @@ fn upstream_request(
         http::Request::from_parts(parts, RequestBody::Incoming(body)),
         downstream_upgrade,
     )
+}
+
+/// Notes, for the access log, which endpoint answered, in which cluster, after how many
+/// attempts, and the request id sent.
+fn record_upstream(
+    resp: &mut Response<rampart_upstream::PooledBody>,
+    cluster: &rampart_upstream::Cluster,
+    request_id: Option<HeaderValue>,
+) {
+    let attempts = resp
+        .extensions()
+        .get::<forward::Attempts>()
+        .map_or(1, |a| a.0);
+    let info = access::UpstreamInfo {
+        host: resp.body().endpoint().address,
+        cluster: cluster.key.to_string().into(),
+        attempts,
+        request_id,
+    };
+    resp.extensions_mut().insert(info);
 }
 
 /// Applies a path rewrite: a prefix rewrite replaces the prefix the route matched, otherwise the

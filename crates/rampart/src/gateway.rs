@@ -18,7 +18,7 @@ use rampart_compile::ProxyIdentity;
 use rampart_model::Snapshot;
 use rampart_proxy::active::{Active, Options};
 use rampart_proxy::{Shared, Workers};
-use rampart_telemetry::StatsRegistry;
+use rampart_telemetry::{AccessLog, AccessLogFormat, StatsRegistry};
 use rampart_upstream::Registry;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -43,6 +43,8 @@ pub struct GatewayOptions {
     pub log_control: Option<LogControl>,
     /// Trusted proxy hops for `x-forwarded-*`.
     pub trusted_hops: u32,
+    /// Access log: file (standard output when `None`) and format; off when `None`.
+    pub access_log: Option<(Option<PathBuf>, AccessLogFormat)>,
 }
 
 impl GatewayOptions {
@@ -57,6 +59,7 @@ impl GatewayOptions {
             log_filter: "info".into(),
             log_control: None,
             trusted_hops: 0,
+            access_log: None,
         }
     }
 }
@@ -107,6 +110,12 @@ impl Gateway {
             registry,
             Options {
                 trusted_hops: opts.trusted_hops,
+                access_log: match &opts.access_log {
+                    Some((path, format)) => Some(Arc::new(
+                        AccessLog::open(path.clone(), *format).context("opening the access log")?,
+                    )),
+                    None => None,
+                },
             },
         ));
         let mut workers = Workers::start(opts.workers).context("starting workers")?;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use rampart::cmd::{self, parse_labels};
 use rampart::gateway::GatewayOptions;
 use rampart_compile::ProxyIdentity;
+use rampart_telemetry::AccessLogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +58,12 @@ enum Command {
         /// Do not reload when config files change (SIGHUP still reloads).
         #[arg(long)]
         no_watch: bool,
+        /// Write an access log: a file path, or `-` for standard output (off by default).
+        #[arg(long)]
+        access_log: Option<PathBuf>,
+        /// Access-log line format.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        access_log_format: String,
     },
     /// Check configuration like `istioctl validate`: every problem as file:line: Kind ns/name: field: message.
     Validate {
@@ -134,6 +141,8 @@ fn main() -> anyhow::Result<()> {
             drain_timeout,
             trusted_hops,
             no_watch,
+            access_log,
+            access_log_format,
         } => {
             let (filter, control) = rampart::logging::init(log_format == "json");
             let workers = workers.filter(|&n| n > 0).unwrap_or_else(|| {
@@ -152,6 +161,15 @@ fn main() -> anyhow::Result<()> {
                 log_filter: filter,
                 log_control: Some(control),
                 trusted_hops,
+                access_log: access_log.map(|path| {
+                    let format = if access_log_format == "json" {
+                        AccessLogFormat::Json
+                    } else {
+                        AccessLogFormat::Text
+                    };
+                    let path = (path.as_os_str() != "-").then_some(path);
+                    (path, format)
+                }),
                 ..GatewayOptions::new(config)
             };
             control_runtime()?.block_on(cmd::run::run(opts, Duration::from_secs(drain_timeout)))

@@ -205,6 +205,11 @@ impl PooledBody {
         }
     }
 
+    /// The endpoint that is answering.
+    pub fn endpoint(&self) -> &std::sync::Arc<crate::Endpoint> {
+        self._active.endpoint()
+    }
+
     /// After `101 Switching Protocols` on HTTP/1.1: the upstream connection.
     pub fn take_upgrade(&mut self) -> Option<UpgradedConn> {
         match &mut self.inner {

@@ -106,6 +106,13 @@ impl Endpoint {
 #[derive(Debug)]
 pub struct ActiveGuard(Arc<Endpoint>);
 
+impl ActiveGuard {
+    /// The endpoint counted.
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.0
+    }
+}
+
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::Relaxed);

@@ -36,7 +36,13 @@ pub struct Target<'a> {
     pub hash: Option<u64>,
     /// The route's retry policy.
     pub retry: &'a RetryPolicy,
+    /// Note the attempt count on the response (for the access log).
+    pub count_attempts: bool,
 }
+
+/// Attempts made for a response (a response extension when [`Target::count_attempts`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Attempts(pub u32);
 
 /// How one attempt ended.
 enum Attempt {
@@ -88,6 +94,19 @@ pub async fn send(
                 let status = resp.status().as_u16();
                 cluster.record_outcome(&state, &endpoint, Outcome::Response(status));
                 if !conditions.retry_response(&resp) {
+                    if target.count_attempts {
+                        let mut resp = resp;
+                        let made = policy.attempts - retries_left + 1;
+                        resp.extensions_mut().insert(Attempts(made));
+                        if retrying {
+                            cluster
+                                .load
+                                .stats
+                                .retry_success
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        return Ok(resp);
+                    }
                     if retrying {
                         cluster
                             .load

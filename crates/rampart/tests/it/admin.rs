@@ -116,3 +116,118 @@ async fn drain_finishes_in_flight_requests_and_turns_ready_off() {
         "no listener after drain"
     );
 }
+
+#[tokio::test]
+async fn access_log_lines_are_json_with_envoy_flags() {
+    use std::time::{Duration, Instant};
+
+    let ok = rampart_testkit::Backend::with("ok", |_| {
+        rampart_testkit::Reply::new(200, "fine").header("x-a", "b")
+    })
+    .await;
+    let slow = rampart_testkit::Backend::with("slow", |_| {
+        rampart_testkit::Reply::new(200, "slow").delayed(Duration::from_secs(2))
+    })
+    .await;
+    let dead = rampart_testkit::free_port();
+    let svc = |name: &str, port: u16| {
+        format!(
+            "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}}}
+spec:
+  hosts: [{name}.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+"
+        )
+    };
+    let yaml = format!(
+        "{G0}{}{}{}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [app.example]
+  gateways: [edge]
+  http:
+  - name: fault-abort
+    match: [{{uri: {{prefix: /abort}}}}]
+    fault: {{abort: {{httpStatus: 418, percentage: {{value: 100}}}}}}
+    route: [{{destination: {{host: ok.internal}}}}]
+  - name: fault-delay
+    match: [{{uri: {{prefix: /delay}}}}]
+    fault: {{delay: {{fixedDelay: 1ms, percentage: {{value: 100}}}}}}
+    route: [{{destination: {{host: ok.internal}}}}]
+  - name: dead
+    match: [{{uri: {{prefix: /dead}}}}]
+    route: [{{destination: {{host: dead.internal}}}}]
+  - name: slow
+    match: [{{uri: {{prefix: /slow}}}}]
+    route: [{{destination: {{host: slow.internal}}}}]
+    timeout: 100ms
+  - name: ok
+    route: [{{destination: {{host: ok.internal}}}}]
+",
+        svc("ok", ok.port()),
+        svc("slow", slow.port()),
+        svc("dead", dead)
+    );
+    let file = crate::support::temp_dir().join("access.log");
+    let log = file.clone();
+    let gw = TestGateway::start_with(&yaml, move |o| {
+        o.access_log = Some((Some(log), rampart_telemetry::AccessLogFormat::Json))
+    })
+    .await;
+    let cases = [
+        ("app.example", "/items?a=1", 200, "-"),
+        ("nope.example", "/", 404, "NR"),
+        ("app.example", "/abort", 418, "FI"),
+        ("app.example", "/delay", 200, "DI"),
+        ("app.example", "/dead", 503, "UF,URX"),
+        ("app.example", "/slow", 504, "UT"),
+    ];
+    for (host, path, code, _) in &cases {
+        let resp = gw
+            .get(host, path)
+            .header("user-agent", "curl/8 \"quoted\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status.as_u16(), *code, "{host}{path}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= cases.len() {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "only {} lines", lines.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for ((host, path, code, flags), line) in cases.iter().zip(&lines) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert_eq!(v["authority"], *host, "{line}");
+        assert_eq!(v["path"], *path, "{line}");
+        assert_eq!(v["response_code"], *code, "{line}");
+        assert_eq!(v["response_flags"], *flags, "{line}");
+        assert_eq!(v["user_agent"], "curl/8 \"quoted\"", "{line}");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["protocol"], "HTTP/1.1");
+        assert!(v["start_time"].as_str().unwrap().ends_with('Z'));
+    }
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["upstream_host"], format!("127.0.0.1:{}", ok.port()));
+    assert_eq!(first["upstream_cluster"], "outbound|80||ok.internal");
+    assert_eq!(first["route_name"], "ok");
+    assert_eq!(first["bytes_sent"], 4);
+    assert_eq!(first["upstream_request_attempt_count"], 1);
+    assert!(first["request_id"]
+        .as_str()
+        .is_some_and(|id| id.len() == 36));
+}
