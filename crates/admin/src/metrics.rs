@@ -46,6 +46,18 @@ pub fn prometheus(state: &AdminState) -> String {
         "# HELP rampart_downstream_rejected_total Requests refused before routing, by reason."
     );
     let _ = writeln!(out, "# TYPE rampart_downstream_rejected_total counter");
+    if let Some(log) = &state.shared.options.access_log {
+        let _ = writeln!(
+            out,
+            "# HELP rampart_access_log_dropped_total Access-log lines dropped because the writer fell behind."
+        );
+        let _ = writeln!(out, "# TYPE rampart_access_log_dropped_total counter");
+        let _ = writeln!(
+            out,
+            "rampart_access_log_dropped_total {}",
+            log.dropped.load(Ordering::Relaxed)
+        );
+    }
     for refusal in [Refusal::Underscore, Refusal::BadHost] {
         let _ = writeln!(
             out,
