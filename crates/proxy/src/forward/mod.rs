@@ -10,6 +10,7 @@ mod hash;
 mod replay;
 mod retry_on;
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,25 +95,13 @@ pub async fn send(
                 let status = resp.status().as_u16();
                 cluster.record_outcome(&state, &endpoint, Outcome::Response(status));
                 if !conditions.retry_response(&resp) {
+                    if retrying {
+                        cluster.load.stats.retry_success.fetch_add(1, Relaxed);
+                    }
+                    let mut resp = resp;
                     if target.count_attempts {
-                        let mut resp = resp;
                         let made = policy.attempts - retries_left + 1;
                         resp.extensions_mut().insert(Attempts(made));
-                        if retrying {
-                            cluster
-                                .load
-                                .stats
-                                .retry_success
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        return Ok(resp);
-                    }
-                    if retrying {
-                        cluster
-                            .load
-                            .stats
-                            .retry_success
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     return Ok(resp);
                 }
@@ -138,11 +127,7 @@ pub async fn send(
                     cluster.record_outcome(&state, &endpoint, Outcome::LocalFailure);
                 }
                 if matches!(err, Error::Timeout) {
-                    cluster
-                        .load
-                        .stats
-                        .per_try_timeouts
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    cluster.load.stats.per_try_timeouts.fetch_add(1, Relaxed);
                 }
                 (conditions.retry_sent(&err), Err(err))
             }
@@ -157,7 +142,7 @@ pub async fn send(
                     .load
                     .stats
                     .retry_limit_exceeded
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Relaxed);
             }
             return last;
         }
@@ -238,10 +223,8 @@ fn pick(
     if !tried.is_empty() && policy.retry_remote_localities {
         // Envoy's `previous_priorities`: go to a priority (locality) not tried yet.
         let used = |e: &Arc<Endpoint>| {
-            let p = e.priority.load(std::sync::atomic::Ordering::Relaxed);
-            tried
-                .iter()
-                .any(|t| t.priority.load(std::sync::atomic::Ordering::Relaxed) == p)
+            let p = e.priority.load(Relaxed);
+            tried.iter().any(|t| t.priority.load(Relaxed) == p)
         };
         if let Some(e) = state.routable().find(|e| !used(e)) {
             return Ok(e.clone());
