@@ -10,6 +10,8 @@ use std::time::Duration;
 use rampart_model::{HealthCheckSpec, HealthProbe, OutlierSpec};
 use rampart_upstream::outlier::HealthStats;
 use rampart_upstream::Cluster;
+
+use crate::series::per_cluster;
 use serde_json::json;
 
 type Counter = fn(&HealthStats) -> &AtomicU64;
@@ -83,28 +85,12 @@ const GAUGES: [(&str, &str, fn(&Cluster) -> usize); 2] = [
 /// Appends the Prometheus series for `clusters`.
 pub fn prometheus(out: &mut String, clusters: &[Arc<Cluster>]) {
     for (stat, help, field) in COUNTERS {
-        let _ = writeln!(out, "# HELP envoy_cluster_{stat} {help}");
-        let _ = writeln!(out, "# TYPE envoy_cluster_{stat} counter");
-        for c in clusters {
-            let value = field(&c.health_stats).load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "envoy_cluster_{stat}{{cluster_name=\"{}\"}} {value}",
-                c.key
-            );
-        }
+        per_cluster(out, "counter", stat, help, clusters, |c| {
+            field(&c.health_stats).load(Ordering::Relaxed)
+        });
     }
     for (stat, help, read) in GAUGES {
-        let _ = writeln!(out, "# HELP envoy_cluster_{stat} {help}");
-        let _ = writeln!(out, "# TYPE envoy_cluster_{stat} gauge");
-        for c in clusters {
-            let _ = writeln!(
-                out,
-                "envoy_cluster_{stat}{{cluster_name=\"{}\"}} {}",
-                c.key,
-                read(c)
-            );
-        }
+        per_cluster(out, "gauge", stat, help, clusters, |c| read(c) as u64);
     }
 }
 

@@ -7,6 +7,7 @@ mod clusters;
 mod health;
 mod load;
 mod metrics;
+mod series;
 mod server;
 mod status;
 

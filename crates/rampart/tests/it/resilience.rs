@@ -10,31 +10,17 @@ use rampart_testkit::{Backend, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::support::{TestGateway, G0};
+use crate::support::{app_with_endpoints, eventually, switchable, TestGateway, G0};
 
 const HOST: &str = "app.default.svc.cluster.local";
 
 /// A STATIC ServiceEntry `app` with one endpoint per port.
 fn app(ports: &[u16]) -> String {
-    let mut eps = String::new();
-    for port in ports {
-        eps.push_str(&format!(
-            "  - {{address: 127.0.0.1, ports: {{http: {port}}}}}\n"
-        ));
-    }
-    format!(
-        "---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: app}}
-spec:
-  hosts: [{HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  endpoints:
-{eps}"
-    )
+    let eps: String = ports
+        .iter()
+        .map(|port| format!("  - {{address: 127.0.0.1, ports: {{http: {port}}}}}\n"))
+        .collect();
+    app_with_endpoints(&eps)
 }
 
 /// A VirtualService sending everything to `app`, with extra route fields (flow-style YAML
@@ -169,25 +155,9 @@ async fn raw_backend(behaviour: Raw) -> RawBackend {
     RawBackend { port, seen, closed }
 }
 
-/// Polls `cond` until it holds (bounded: panics after 10 s).
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// The value of one `envoy_cluster_*` series for the `app` cluster.
 async fn cluster_stat(gw: &TestGateway, stat: &str) -> u64 {
-    let metrics = gw.admin("/stats/prometheus").await.body;
-    let prefix = format!("envoy_cluster_{stat}{{cluster_name=\"outbound|9080||{HOST}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {stat} series"))
-        .parse()
-        .unwrap()
+    cluster_stat_of(gw, stat, &format!("outbound|9080||{HOST}")).await
 }
 
 #[tokio::test]
@@ -541,18 +511,8 @@ async fn the_route_timeout_also_cuts_off_a_body_that_stalls() {
 
 #[tokio::test]
 async fn an_endpoint_answering_500_is_ejected_after_consecutive_errors_and_readmitted_later() {
-    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let bad = {
-        let failing = failing.clone();
-        Backend::with("bad", move |_| {
-            if failing.load(Ordering::SeqCst) {
-                Reply::new(500, "bad")
-            } else {
-                Reply::new(200, "bad")
-            }
-        })
-        .await
-    };
+    let (bad, failing) =
+        switchable("bad", Reply::new(200, "bad"), Reply::new(500, "bad"), true).await;
     let a = Backend::start("a").await;
     let b = Backend::start("b").await;
     let yaml = format!(
@@ -763,29 +723,24 @@ async fn a_tcp_health_check_keeps_a_dead_endpoint_out_of_the_balancer() {
 
 /// The `app` ServiceEntry with one endpoint per (port, locality).
 fn app_in_localities(endpoints: &[(u16, &str)]) -> String {
-    let mut eps = String::new();
-    for (port, locality) in endpoints {
-        eps.push_str(&format!(
-            "  - {{address: 127.0.0.1, ports: {{http: {port}}}, locality: {locality}}}\n"
-        ));
-    }
-    app(&[]).replace("  endpoints:\n", &format!("  endpoints:\n{eps}"))
+    let eps: String = endpoints
+        .iter()
+        .map(|(port, locality)| {
+            format!("  - {{address: 127.0.0.1, ports: {{http: {port}}}, locality: {locality}}}\n")
+        })
+        .collect();
+    app_with_endpoints(&eps)
 }
 
 #[tokio::test]
 async fn locality_failover_prefers_the_proxys_zone_and_fails_over_when_it_is_ejected() {
-    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let near = {
-        let failing = failing.clone();
-        Backend::with("near", move |_| {
-            if failing.load(Ordering::SeqCst) {
-                Reply::new(500, "near failed")
-            } else {
-                Reply::new(200, "near")
-            }
-        })
-        .await
-    };
+    let (near, failing) = switchable(
+        "near",
+        Reply::new(200, "near"),
+        Reply::new(500, "near failed"),
+        false,
+    )
+    .await;
     let region = Backend::start("same-region").await;
     let far = Backend::start("far").await;
     let yaml = format!(

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rampart_testkit::{Backend, Reply};
 
-use crate::support::{service, subsets, TestGateway, G0};
+use crate::support::{eventually, service, subsets, switchable, TestGateway, G0};
 
 const REVIEWS: &str = "reviews.default.svc.cluster.local";
 const RATINGS: &str = "ratings.default.svc.cluster.local";
@@ -33,15 +33,6 @@ async fn answered_by(gw: &TestGateway, version: &str) -> usize {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<usize>().ok())
         .sum()
-}
-
-/// Polls `cond` until it holds (bounded: panics after 10 s).
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 const REVIEWS_V2: &str = r#"
@@ -414,18 +405,13 @@ MIRROR
 #[tokio::test]
 async fn s7_mirroring() {
     let v1 = Backend::start("httpbin-v1").await;
-    let v2_slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let v2 = {
-        let slow = v2_slow.clone();
-        Backend::with("httpbin-v2", move |_| {
-            if slow.load(std::sync::atomic::Ordering::SeqCst) {
-                Reply::new(500, "v2 broken").delayed(Duration::from_secs(5))
-            } else {
-                Reply::new(200, "httpbin-v2")
-            }
-        })
-        .await
-    };
+    let (v2, v2_slow) = switchable(
+        "httpbin-v2",
+        Reply::new(200, "httpbin-v2"),
+        Reply::new(500, "v2 broken").delayed(Duration::from_secs(5)),
+        false,
+    )
+    .await;
     let config = |mirror: &str| {
         format!(
             "{G0}

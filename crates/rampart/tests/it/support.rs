@@ -176,3 +176,57 @@ spec:
 "
     )
 }
+
+/// Polls `cond` until it holds (bounded: panics after 10 s).
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A STATIC ServiceEntry `app` (`app.default.svc.cluster.local`, port 9080 named `http`) with
+/// these endpoint lines (flow-style YAML list items, e.g.
+/// `  - {address: 127.0.0.1, ports: {http: 8080}}\n`).
+pub fn app_with_endpoints(endpoints: &str) -> String {
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: app}}
+spec:
+  hosts: [app.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  endpoints:
+{endpoints}"
+    )
+}
+
+/// A backend that answers `healthy` normally and `failing` while the returned switch is on.
+pub async fn switchable(
+    name: &str,
+    healthy: rampart_testkit::Reply,
+    failing: rampart_testkit::Reply,
+    start_failing: bool,
+) -> (
+    rampart_testkit::Backend,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let switch = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(start_failing));
+    let on = switch.clone();
+    let backend = rampart_testkit::Backend::with(name, move |_| {
+        if on.load(std::sync::atomic::Ordering::SeqCst) {
+            failing.clone()
+        } else {
+            healthy.clone()
+        }
+    })
+    .await;
+    (backend, switch)
+}

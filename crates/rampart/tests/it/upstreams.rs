@@ -8,30 +8,20 @@ use std::net::{Ipv4Addr, SocketAddr};
 use rampart_testkit::{Backend, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{tally, vs_to, TestGateway, G0};
+use crate::support::{app_with_endpoints, tally, vs_to, TestGateway, G0};
 
 /// A STATIC ServiceEntry `app` with one endpoint per backend, with the given endpoint weights.
 fn weighted_app(endpoints: &[(&Backend, u32)]) -> String {
-    let mut eps = String::new();
-    for (be, weight) in endpoints {
-        eps.push_str(&format!(
-            "  - {{address: 127.0.0.1, ports: {{http: {}}}, weight: {weight}}}\n",
-            be.port()
-        ));
-    }
-    format!(
-        "---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: app}}
-spec:
-  hosts: [app.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  endpoints:
-{eps}"
-    )
+    let eps: String = endpoints
+        .iter()
+        .map(|(be, weight)| {
+            format!(
+                "  - {{address: 127.0.0.1, ports: {{http: {}}}, weight: {weight}}}\n",
+                be.port()
+            )
+        })
+        .collect();
+    app_with_endpoints(&eps)
 }
 
 /// A DestinationRule for `app` with this `trafficPolicy` (flow-style YAML).
