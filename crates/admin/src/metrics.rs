@@ -43,7 +43,7 @@ pub fn prometheus(state: &AdminState) -> String {
     let _ = writeln!(out, "rampart_config_version {}", status.version);
     let _ = writeln!(
         out,
-        "# HELP rampart_downstream_rejected_total Requests refused before routing, by reason."
+        "# HELP rampart_downstream_rejected_total Requests refused by the gateway itself (malformed, unauthenticated, unauthorized), by reason."
     );
     let _ = writeln!(out, "# TYPE rampart_downstream_rejected_total counter");
     if let Some(log) = &state.shared.options.access_log {
@@ -58,7 +58,7 @@ pub fn prometheus(state: &AdminState) -> String {
             log.dropped.load(Ordering::Relaxed)
         );
     }
-    for refusal in [Refusal::Underscore, Refusal::BadHost] {
+    for refusal in Refusal::ALL {
         let _ = writeln!(
             out,
             "rampart_downstream_rejected_total{{reason=\"{}\"}} {}",
@@ -66,6 +66,7 @@ pub fn prometheus(state: &AdminState) -> String {
             state.shared.rejected[refusal as usize].load(Ordering::Relaxed)
         );
     }
+    jwks(&mut out, &state.shared.jwks.stats());
     let mut clusters: Vec<_> = state.shared.registry.clusters().values().cloned().collect();
     clusters.sort_by(|a, b| a.key.cmp(&b.key));
     let series = [
@@ -103,5 +104,64 @@ pub fn prometheus(state: &AdminState) -> String {
     }
     crate::load::prometheus(&mut out, &clusters);
     crate::health::prometheus(&mut out, &clusters);
+    state.shared.rate_limits.render(&mut out);
     out
+}
+
+/// JWKS caches: fetches by outcome, unknown-`kid` refetches and keys held, per `jwksUri`.
+fn jwks(out: &mut String, stats: &[rampart_jwt::JwksStats]) {
+    if stats.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rampart_jwks_fetch_total JWKS fetches by jwksUri and result."
+    );
+    let _ = writeln!(out, "# TYPE rampart_jwks_fetch_total counter");
+    for s in stats {
+        let uri = escape_label(&s.uri);
+        let _ = writeln!(
+            out,
+            "rampart_jwks_fetch_total{{uri=\"{uri}\",result=\"success\"}} {}",
+            s.fetch_success
+        );
+        let _ = writeln!(
+            out,
+            "rampart_jwks_fetch_total{{uri=\"{uri}\",result=\"failure\"}} {}",
+            s.fetch_failure
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rampart_jwks_kid_refetch_total Extra JWKS fetches caused by an unknown kid."
+    );
+    let _ = writeln!(out, "# TYPE rampart_jwks_kid_refetch_total counter");
+    for s in stats {
+        let _ = writeln!(
+            out,
+            "rampart_jwks_kid_refetch_total{{uri=\"{}\"}} {}",
+            escape_label(&s.uri),
+            s.kid_refetches
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rampart_jwks_keys Keys held (the last good set is kept while fetches fail)."
+    );
+    let _ = writeln!(out, "# TYPE rampart_jwks_keys gauge");
+    for s in stats {
+        let _ = writeln!(
+            out,
+            "rampart_jwks_keys{{uri=\"{}\"}} {}",
+            escape_label(&s.uri),
+            s.keys
+        );
+    }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

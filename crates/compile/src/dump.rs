@@ -1,9 +1,30 @@
 //! `/config_dump`: a JSON view of what was loaded and what it compiled to.
 
 use rampart_config::ConfigSet;
+use rampart_model::authn::{JwksSource, JwtRule};
+use rampart_model::authz::Authorization;
 use rampart_model::route::Action;
 use rampart_model::{ClusterSpec, Listener};
 use serde_json::{json, Value};
+
+/// The security policies this proxy enforces: JWT rules (issuer and key source, never the keys)
+/// and AuthorizationPolicies by action.
+pub fn security(jwt_rules: &[JwtRule], authz: &Authorization) -> Value {
+    let names = |ps: &[rampart_model::authz::Policy]| -> Vec<String> {
+        ps.iter().map(|p| p.name.to_string()).collect()
+    };
+    json!({
+        "jwtRules": jwt_rules.iter().map(|r| json!({
+            "origin": &*r.origin,
+            "issuer": &*r.issuer,
+            "jwks": match &r.jwks {
+                JwksSource::Inline(_) => "inline".to_string(),
+                JwksSource::Uri(uri) => uri.to_string(),
+            },
+        })).collect::<Vec<_>>(),
+        "authorization": {"deny": names(&authz.deny), "allow": names(&authz.allow), "audit": names(&authz.audit)},
+    })
+}
 
 /// Renders resources, listeners (with virtual hosts and routes) and clusters.
 pub fn render(set: &ConfigSet, listeners: &[Listener], clusters: &[ClusterSpec]) -> Value {
@@ -26,6 +47,9 @@ pub fn render(set: &ConfigSet, listeners: &[Listener], clusters: &[ClusterSpec])
     list!(&set.destination_rules);
     list!(&set.service_entries);
     list!(&set.workload_entries);
+    list!(&set.backend_traffic_policies);
+    list!(&set.request_authentications);
+    list!(&set.authorization_policies);
     let listeners: Vec<Value> = listeners
         .iter()
         .map(|l| {

@@ -34,6 +34,7 @@ pub fn build<'a>(
     stats: &mut StatTable,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Listener> {
+    let rate_limits = crate::rate_limits::RateLimits::build(set, diags);
     let mut by_addr: Vec<(SocketAddr, Vec<BoundServer<'a>>)> = Vec::new();
     for gw in set.gateways.iter().filter(|g| applies(g, me)) {
         for server in &gw.spec.servers {
@@ -78,13 +79,14 @@ pub fn build<'a>(
                 diags,
                 addr.port(),
                 &servers,
+                &rate_limits,
             )),
         })
         .collect()
 }
 
 /// A Gateway applies when every label of its selector is one of this proxy's labels.
-fn applies(gw: &Resource<Gateway>, me: &ProxyIdentity) -> bool {
+pub(crate) fn applies(gw: &Resource<Gateway>, me: &ProxyIdentity) -> bool {
     gw.spec
         .selector
         .iter()
@@ -99,6 +101,8 @@ pub fn is_http(protocol: &str) -> bool {
     )
 }
 
+// One argument per thing a route table is built from; a context struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn route_table<'a>(
     set: &'a ConfigSet,
     me: &ProxyIdentity,
@@ -107,6 +111,7 @@ fn route_table<'a>(
     diags: &mut Vec<Diagnostic>,
     port: u16,
     servers: &[BoundServer<'a>],
+    rate_limits: &crate::rate_limits::RateLimits,
 ) -> RouteTable {
     // Domains in first-seen order, each with its merged routes.
     let mut domains: Vec<(String, Vec<Route>, bool)> = Vec::new();
@@ -137,7 +142,8 @@ fn route_table<'a>(
                     gateway: &server.gateway_ref,
                     port,
                 };
-                let routes = routes::compile(&mut cx, vs);
+                let mut routes = routes::compile(&mut cx, vs);
+                rate_limits.attach(&mut routes, vs, &server.gateway_ref);
                 let slot = *index.entry(domain.clone()).or_insert_with(|| {
                     domains.push((domain, Vec::new(), false));
                     domains.len() - 1

@@ -18,8 +18,10 @@ mod limits;
 mod locality;
 mod matches;
 mod pool_policy;
+mod rate_limits;
 mod resilience;
 mod routes;
+mod security;
 mod services;
 mod stats;
 mod unsupported;
@@ -82,12 +84,17 @@ pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
     let mut stats = stats::StatTable::new();
     let listeners = gateways::build(set, me, &mut clusters, &mut stats, &mut diags);
     let clusters = clusters.finish(&mut diags);
-    let dump = dump::render(set, &listeners, &clusters);
+    let jwt_rules = security::jwt_rules(set, me);
+    let authorization = security::authorization(set, me, &mut diags);
+    let mut dump = dump::render(set, &listeners, &clusters);
+    dump["security"] = dump::security(&jwt_rules, &authorization);
     let snapshot = Snapshot {
         version: 0,
         listeners,
         clusters,
         stat_keys: stats.into_keys(),
+        jwt_rules,
+        authorization,
         dump,
     };
     Compiled {

@@ -243,6 +243,7 @@ fn compile_rule(
         fault: resilience::fault(rule.fault.as_ref()),
         mirrors,
         cors,
+        rate_limit: None,
         stat: local_stat,
     })
 }

@@ -15,6 +15,7 @@ mod load;
 pub mod networking;
 mod path;
 mod resource;
+pub mod security;
 mod validate;
 mod yaml;
 

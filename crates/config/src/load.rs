@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::diag::{Diagnostic, Severity};
 use crate::resource::{Kind, ObjectMeta, Resource, Source};
-use crate::{envoy_gateway, networking};
+use crate::{envoy_gateway, networking, security};
 use crate::{hint, path, validate, yaml};
 
 /// The result of a load: valid resources plus every problem found.
@@ -48,6 +48,10 @@ pub struct ConfigSet {
     pub workload_entries: Vec<Resource<networking::WorkloadEntry>>,
     /// BackendTrafficPolicies (active health checks).
     pub backend_traffic_policies: Vec<Resource<envoy_gateway::BackendTrafficPolicy>>,
+    /// RequestAuthentications (JWT).
+    pub request_authentications: Vec<Resource<security::RequestAuthentication>>,
+    /// AuthorizationPolicies.
+    pub authorization_policies: Vec<Resource<security::AuthorizationPolicy>>,
 }
 
 /// Loads files (multi-document YAML) and directories (every `*.yaml` / `*.yml` in them, sorted
@@ -111,6 +115,16 @@ spec!(
     envoy_gateway::BackendTrafficPolicy,
     backend_traffic_policies,
     validate::backend_traffic_policy::validate
+);
+spec!(
+    security::RequestAuthentication,
+    request_authentications,
+    validate::request_authentication::validate
+);
+spec!(
+    security::AuthorizationPolicy,
+    authorization_policies,
+    validate::authorization_policy::validate
 );
 
 /// `metadata` as accepted: Rampart's fields plus ignored Kubernetes bookkeeping.
@@ -337,6 +351,12 @@ impl Loader {
             Kind::BackendTrafficPolicy => {
                 self.typed::<envoy_gateway::BackendTrafficPolicy>(cx, header, spec)
             }
+            Kind::RequestAuthentication => {
+                self.typed::<security::RequestAuthentication>(cx, header, spec)
+            }
+            Kind::AuthorizationPolicy => {
+                self.typed::<security::AuthorizationPolicy>(cx, header, spec)
+            }
         }
     }
 
@@ -451,6 +471,12 @@ impl Loader {
             Kind::BackendTrafficPolicy => drop(deserialize_all::<
                 envoy_gateway::BackendTrafficPolicy,
             >(spec, "spec", cx, out)),
+            Kind::RequestAuthentication => drop(
+                deserialize_all::<security::RequestAuthentication>(spec, "spec", cx, out),
+            ),
+            Kind::AuthorizationPolicy => drop(deserialize_all::<security::AuthorizationPolicy>(
+                spec, "spec", cx, out,
+            )),
         }
     }
 

@@ -26,17 +26,23 @@ pub enum Kind {
     WorkloadEntry,
     /// `gateway.envoyproxy.io` BackendTrafficPolicy (active health checks).
     BackendTrafficPolicy,
+    /// `security.istio.io` RequestAuthentication.
+    RequestAuthentication,
+    /// `security.istio.io` AuthorizationPolicy.
+    AuthorizationPolicy,
 }
 
 impl Kind {
     /// Every supported kind.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
         Kind::ServiceEntry,
         Kind::WorkloadEntry,
         Kind::BackendTrafficPolicy,
+        Kind::RequestAuthentication,
+        Kind::AuthorizationPolicy,
     ];
 
     /// The kind's name as written in YAML.
@@ -48,6 +54,8 @@ impl Kind {
             Kind::ServiceEntry => "ServiceEntry",
             Kind::WorkloadEntry => "WorkloadEntry",
             Kind::BackendTrafficPolicy => "BackendTrafficPolicy",
+            Kind::RequestAuthentication => "RequestAuthentication",
+            Kind::AuthorizationPolicy => "AuthorizationPolicy",
         }
     }
 
@@ -60,6 +68,9 @@ impl Kind {
     pub fn api_versions(self) -> &'static [&'static str] {
         match self {
             Kind::BackendTrafficPolicy => &["gateway.envoyproxy.io/v1alpha1"],
+            Kind::RequestAuthentication | Kind::AuthorizationPolicy => {
+                &["security.istio.io/v1", "security.istio.io/v1beta1"]
+            }
             _ => &[
                 "networking.istio.io/v1",
                 "networking.istio.io/v1beta1",

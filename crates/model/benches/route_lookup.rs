@@ -41,6 +41,7 @@ fn route(path: String, exact: bool) -> Route {
         retry: rampart_model::route::RetryPolicy::istio_default(),
         fault: None,
         mirrors: Box::default(),
+        rate_limit: None,
         cors: None,
         stat: 0,
     }

@@ -4,8 +4,11 @@
 //! `ArcSwap` once per request. Everything here is already parsed, resolved, ordered and indexed:
 //! nothing on the request path parses a string or builds a regex.
 
+pub mod authn;
+pub mod authz;
 pub mod cluster;
 pub mod listener;
+pub mod rate_limit;
 pub mod route;
 pub mod snapshot;
 

@@ -1,5 +1,7 @@
 //! The immutable snapshot swapped in atomically on every successful (re)load.
 
+use crate::authn::JwtRule;
+use crate::authz::Authorization;
 use crate::cluster::{ClusterId, ClusterSpec};
 use crate::listener::Listener;
 
@@ -14,6 +16,10 @@ pub struct Snapshot {
     pub clusters: Vec<ClusterSpec>,
     /// Labels of every stats handle that routes refer to by index; entry 0 is "no route".
     pub stat_keys: Vec<rampart_telemetry::StatKey>,
+    /// JWT rules of every RequestAuthentication bound to this proxy, in load order.
+    pub jwt_rules: Vec<JwtRule>,
+    /// AuthorizationPolicies bound to this proxy.
+    pub authorization: Authorization,
     /// JSON rendering of the resources this snapshot was compiled from (`/config_dump`).
     pub dump: serde_json::Value,
 }

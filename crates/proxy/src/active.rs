@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rampart_jwt::{Authenticator, JwksRegistry};
 use rampart_model::Snapshot;
 use rampart_telemetry::{RequestStats, StatsRegistry};
 use rampart_upstream::{Cluster, Registry};
@@ -19,18 +20,31 @@ pub struct Active {
     pub clusters: Box<[Arc<Cluster>]>,
     /// Stats handles, indexed by stat id.
     pub stats: Box<[Arc<RequestStats>]>,
+    /// JWT authentication, when a RequestAuthentication applies.
+    pub authn: Option<Authenticator>,
 }
 
 impl Active {
-    /// Resolves a snapshot's clusters and stats against the long-lived registries.
-    pub fn new(model: Arc<Snapshot>, registry: &Registry, stats: &StatsRegistry) -> Self {
+    /// Resolves a snapshot's clusters, stats and JWT key sets against the long-lived
+    /// registries. Fails (and nothing is resolved) when a JWT rule cannot run.
+    pub fn new(
+        model: Arc<Snapshot>,
+        registry: &Registry,
+        stats: &StatsRegistry,
+        jwks: &Arc<JwksRegistry>,
+    ) -> Result<Self, String> {
+        let authn = match model.jwt_rules.is_empty() {
+            true => None,
+            false => Some(Authenticator::new(&model.jwt_rules, jwks).map_err(|e| e.to_string())?),
+        };
         let clusters = registry.reconcile(&model.clusters);
         let stats = stats.resolve(&model.stat_keys);
-        Self {
+        Ok(Self {
             model,
             clusters,
             stats,
-        }
+            authn,
+        })
     }
 }
 
@@ -42,6 +56,10 @@ pub struct Options {
     pub trusted_hops: u32,
     /// Where access-log lines go, when logging is on.
     pub access_log: Option<Arc<rampart_telemetry::AccessLog>>,
+    /// How request paths are normalised before routing and authorization.
+    pub path_normalization: crate::normalize::PathNormalization,
+    /// Redis for global rate limits; `None` = only local limits can be served.
+    pub rate_limit_global: Option<rampart_ratelimit::GlobalSettings>,
 }
 
 /// State shared by every worker: the active configuration and the drain flag.
@@ -53,18 +71,30 @@ pub struct Shared {
     pub options: Options,
     /// Cluster state that outlives snapshots.
     pub registry: Registry,
+    /// Rate-limit buckets and counters, which outlive snapshots too.
+    pub rate_limits: rampart_ratelimit::Limiter,
+    /// JWKS caches that outlive snapshots.
+    pub jwks: Arc<JwksRegistry>,
     /// Requests refused before routing, by [`crate::headers::Refusal`] (in its order).
-    pub rejected: [AtomicU64; 2],
+    pub rejected: [AtomicU64; crate::headers::Refusal::ALL.len()],
 }
 
 impl Shared {
-    /// Starts serving `active`.
-    pub fn new(active: Active, registry: Registry, options: Options) -> Self {
+    /// Starts serving `active` (inside a Tokio runtime when `options` has global rate limits:
+    /// the Redis connection runs on it).
+    pub fn new(
+        active: Active,
+        registry: Registry,
+        jwks: Arc<JwksRegistry>,
+        options: Options,
+    ) -> Self {
         Self {
             active: ArcSwap::from_pointee(active),
             draining: AtomicBool::new(false),
+            rate_limits: rampart_ratelimit::Limiter::new(options.rate_limit_global.clone()),
             options,
             registry,
+            jwks,
             rejected: Default::default(),
         }
     }
@@ -72,6 +102,11 @@ impl Shared {
     /// Counts a refused request.
     pub fn count_refusal(&self, refusal: crate::headers::Refusal) {
         self.rejected[refusal as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Builds the runtime for a snapshot against this process's registries.
+    pub fn resolve(&self, model: Arc<Snapshot>, stats: &StatsRegistry) -> Result<Active, String> {
+        Active::new(model, &self.registry, stats, &self.jwks)
     }
 
     /// The active configuration (one atomic load and reference-count increment).

@@ -38,14 +38,36 @@ pub enum Refusal {
     /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2), or a `Host` that is not an
     /// authority.
     BadHost,
+    /// `%2F` / `%5C` in the path while slashes are not decoded.
+    EscapedSlash,
+    /// `%00` in the path.
+    EncodedNul,
+    /// A JWT that failed verification (answered 401, connection kept).
+    JwtInvalid,
+    /// Denied by an AuthorizationPolicy (answered 403, connection kept).
+    AuthzDenied,
 }
 
 impl Refusal {
+    /// Every reason, in counter order.
+    pub const ALL: [Refusal; 6] = [
+        Self::Underscore,
+        Self::BadHost,
+        Self::EscapedSlash,
+        Self::EncodedNul,
+        Self::JwtInvalid,
+        Self::AuthzDenied,
+    ];
+
     /// Label for `rampart_downstream_rejected_total{reason}`.
     pub fn reason(self) -> &'static str {
         match self {
             Self::Underscore => "header_underscore",
             Self::BadHost => "bad_host",
+            Self::EscapedSlash => "path_escaped_slash",
+            Self::EncodedNul => "path_encoded_nul",
+            Self::JwtInvalid => "jwt_invalid",
+            Self::AuthzDenied => "authz_denied",
         }
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod access;
 pub mod active;
+pub mod authn;
+pub mod authz;
 pub mod body;
 pub mod codec;
 pub mod cors;
@@ -13,6 +15,8 @@ pub mod forward;
 pub mod headers;
 pub mod listener;
 pub mod mirror;
+pub mod normalize;
+pub mod rate_limit;
 pub mod request;
 pub mod respond;
 pub mod upgrade;

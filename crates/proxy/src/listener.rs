@@ -172,6 +172,9 @@ async fn accept_loop(
 ) {
     // Connections are tracked so that a drain can wait for all of them.
     let connections = tokio_util::task::TaskTracker::new();
+    // `destination.ip` for authorization: the bound address, or each connection's when the
+    // listener is bound to every address.
+    let bound_ip = listener.local_addr().map(|a| a.ip()).ok();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -185,7 +188,11 @@ async fn accept_loop(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let cx = ConnCx::new(shared.clone(), peer, port, "http");
+                let local_ip = match bound_ip {
+                    Some(ip) if !ip.is_unspecified() => ip,
+                    _ => stream.local_addr().map_or(peer.ip(), |a| a.ip()),
+                };
+                let cx = ConnCx::new(shared.clone(), peer, local_ip, port, "http");
                 connections.spawn(codec::serve(stream, cx, drain.clone()));
             }
             _ = stopped(&mut stop) => break,

@@ -1,7 +1,7 @@
 //! One request through the gateway: route lookup, then the route's action (forward, redirect or
 //! direct response), then stats. The stages are called in order here and nowhere else.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,11 +17,14 @@ use rampart_upstream::RequestBody;
 
 use crate::access;
 use crate::active::{Active, Shared};
+use crate::authn;
+use crate::authz;
 use crate::body::ResponseBody;
 use crate::cors;
 use crate::error::Error;
 use crate::forward::{self, Replay, Target};
 use crate::headers;
+use crate::normalize::{normalize_path, BadPath, PathNormalization};
 use crate::respond;
 
 /// Stat id used when no route matched.
@@ -34,6 +37,8 @@ pub struct ConnCx {
     pub shared: Arc<Shared>,
     /// Client address.
     pub peer: SocketAddr,
+    /// Local address the connection arrived on.
+    pub local_ip: IpAddr,
     /// Listener port.
     pub port: u16,
     /// `http` (TLS listeners come later).
@@ -44,12 +49,19 @@ pub struct ConnCx {
 
 impl ConnCx {
     /// Context of a new downstream connection.
-    pub fn new(shared: Arc<Shared>, peer: SocketAddr, port: u16, scheme: &'static str) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        peer: SocketAddr,
+        local_ip: IpAddr,
+        port: u16,
+        scheme: &'static str,
+    ) -> Self {
         let peer_header = HeaderValue::try_from(peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         Self {
             shared,
             peer,
+            local_ip,
             port,
             scheme,
             peer_header,
@@ -92,6 +104,9 @@ async fn dispatch(
     if let Err(refusal) = headers::sanitize_request(version, req.headers_mut()) {
         return refused(refusal, cx, flags);
     }
+    if let Err(bad) = normalize_uri(&mut req, cx.shared.options.path_normalization) {
+        return refused(bad, cx, flags);
+    }
     let Some(listener) = active
         .model
         .listeners
@@ -110,13 +125,45 @@ async fn dispatch(
         headers: req.headers(),
         port: cx.port,
     };
-    let Some(vhost) = listener.routes.find_host(authority) else {
+    let vhost = listener.routes.find_host(authority);
+    let found = vhost.and_then(|v| v.find_route(&view));
+    let stat = found.map_or(NO_ROUTE_STAT, |(route, _)| route.stat);
+    let mut cors_origin = None;
+    if let Some(policy) = found.and_then(|(route, _)| route.cors.as_deref()) {
+        match cors::check(policy, &req) {
+            cors::Verdict::NotCors => {}
+            cors::Verdict::Answer(resp) => return (*resp, stat),
+            cors::Verdict::Allowed(origin) => cors_origin = Some(origin),
+        }
+    }
+    // Authentication, then authorization (Istio's order), before anything is routed.
+    let mut identity = None;
+    if let Some(authn) = &active.authn {
+        match authn::authenticate(authn, req, cx).await {
+            Ok((authenticated, who)) => {
+                req = authenticated;
+                identity = who;
+            }
+            Err(resp) => return (resp, stat),
+        }
+    }
+    let policies = &active.model.authorization;
+    if !policies.is_empty() {
+        let auth = identity.as_deref().map(authn::JwtView);
+        let auth = auth
+            .as_ref()
+            .map(|v| v as &dyn rampart_model::authz::AuthView);
+        if let Some(resp) = authz::check(policies, &req, authority_of(&req), cx, auth) {
+            return (resp, stat);
+        }
+    }
+    let Some(vhost) = vhost else {
         return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
     };
     if vhost.https_redirect {
         let location = format!(
             "https://{}{}",
-            host_without_port(authority),
+            host_without_port(authority_of(&req)),
             path_and_query(req.uri())
         );
         return (
@@ -124,15 +171,23 @@ async fn dispatch(
             NO_ROUTE_STAT,
         );
     }
-    let Some((route, matched)) = vhost.find_route(&view) else {
+    let Some((route, matched)) = found else {
         return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
     };
-    let mut cors_origin = None;
-    if let Some(policy) = &route.cors {
-        match cors::check(policy, &req) {
-            cors::Verdict::NotCors => {}
-            cors::Verdict::Answer(resp) => return (*resp, route.stat),
-            cors::Verdict::Allowed(origin) => cors_origin = Some(origin),
+    let mut quota = None;
+    if let Some(rl) = &route.rate_limit {
+        let view = RequestView {
+            method: req.method(),
+            scheme: cx.scheme,
+            authority: authority_of(&req),
+            path: req.uri().path(),
+            query: req.uri().query(),
+            headers: req.headers(),
+            port: cx.port,
+        };
+        match crate::rate_limit::check(rl, &view, cx, flags).await {
+            Ok(q) => quota = q,
+            Err(resp) => return (*resp, route.stat),
         }
     }
     let (mut resp, stat) = match &route.action {
@@ -165,7 +220,31 @@ async fn dispatch(
     if let (Some(policy), Some(origin)) = (&route.cors, cors_origin) {
         cors::decorate(policy, origin, resp.headers_mut());
     }
+    if let Some(q) = &quota {
+        crate::rate_limit::decorate(q, resp.headers_mut());
+    }
     (resp, stat)
+}
+
+/// Replaces the request's path with its normalised form (see [`crate::normalize`]).
+fn normalize_uri<B>(req: &mut Request<B>, mode: PathNormalization) -> Result<(), headers::Refusal> {
+    let path = match normalize_path(req.uri().path(), mode) {
+        Ok(std::borrow::Cow::Borrowed(_)) => return Ok(()),
+        Ok(std::borrow::Cow::Owned(path)) => path,
+        Err(BadPath::EscapedSlash) => return Err(headers::Refusal::EscapedSlash),
+        Err(BadPath::EncodedNul) => return Err(headers::Refusal::EncodedNul),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    // Normalising only removes or decodes unreserved characters: the result stays valid.
+    parts.path_and_query = pq.parse().ok();
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+    Ok(())
 }
 
 /// A request refused before routing: 400, flag `DPE`, counted, and the connection closed

@@ -15,8 +15,10 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use rampart_admin::{AdminState, LogControl, ReloadStatus};
 use rampart_compile::ProxyIdentity;
+use rampart_jwt::{JwksRegistry, RegistrySettings};
 use rampart_model::Snapshot;
 use rampart_proxy::active::{Active, Options};
+use rampart_proxy::normalize::PathNormalization;
 use rampart_proxy::{Shared, Workers};
 use rampart_telemetry::{AccessLog, AccessLogFormat, StatsRegistry};
 use rampart_upstream::Registry;
@@ -45,6 +47,11 @@ pub struct GatewayOptions {
     pub trusted_hops: u32,
     /// Access log: file (standard output when `None`) and format; off when `None`.
     pub access_log: Option<(Option<PathBuf>, AccessLogFormat)>,
+    /// Redis for global rate limits (`--rate-limit-redis`); without it a configuration with
+    /// global limits is refused.
+    pub rate_limit_global: Option<rampart_ratelimit::GlobalSettings>,
+    /// Path normalisation before routing and authorization (`--path-normalization`).
+    pub path_normalization: PathNormalization,
 }
 
 impl GatewayOptions {
@@ -60,6 +67,8 @@ impl GatewayOptions {
             log_control: None,
             trusted_hops: 0,
             access_log: None,
+            rate_limit_global: None,
+            path_normalization: PathNormalization::default(),
         }
     }
 }
@@ -100,16 +109,23 @@ impl Gateway {
             tracing::warn!("{w}");
         }
         let mut snapshot = first.snapshot;
+        crate::rate_limit::require_redis(&snapshot, opts.rate_limit_global.is_some())
+            .map_err(|e| anyhow::anyhow!("invalid configuration:\n{}", e.join("\n")))?;
         snapshot.version = 1;
         let snapshot = Arc::new(snapshot);
         let registry = Registry::new(opts.workers, tokio::runtime::Handle::current());
         let stats = Arc::new(StatsRegistry::default());
-        let active = Active::new(snapshot.clone(), &registry, &stats);
+        let jwks = JwksRegistry::new(RegistrySettings::default());
+        let active = Active::new(snapshot.clone(), &registry, &stats, &jwks)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let shared = Arc::new(Shared::new(
             active,
             registry,
+            jwks,
             Options {
                 trusted_hops: opts.trusted_hops,
+                path_normalization: opts.path_normalization,
+                rate_limit_global: opts.rate_limit_global.clone(),
                 access_log: match &opts.access_log {
                     Some((path, format)) => Some(Arc::new(
                         AccessLog::open(path.clone(), *format).context("opening the access log")?,
@@ -276,12 +292,16 @@ impl Reloader {
             .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>())
             .and_then(|loaded| {
                 let mut snapshot = loaded.snapshot;
+                crate::rate_limit::require_redis(&snapshot, state.shared.rate_limits.has_global())?;
                 snapshot.version = previous.version + 1;
                 let snapshot = Arc::new(snapshot);
+                let active = state
+                    .shared
+                    .resolve(snapshot.clone(), &state.stats)
+                    .map_err(|e| vec![e])?;
                 workers
                     .bind(&state.shared, &addresses(&snapshot))
                     .map_err(|e| vec![format!("listeners: {e}")])?;
-                let active = Active::new(snapshot.clone(), &state.shared.registry, &state.stats);
                 state.shared.swap(active);
                 Ok((snapshot.version, loaded.warnings))
             });

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod gateway;
 pub mod load;
 pub mod logging;
+pub mod rate_limit;
 mod watch;
 
 pub use gateway::{Gateway, GatewayOptions};

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use rampart::cmd::{self, parse_labels};
 use rampart::gateway::GatewayOptions;
 use rampart_compile::ProxyIdentity;
+use rampart_proxy::normalize::PathNormalization;
 use rampart_telemetry::AccessLogFormat;
 
 #[derive(Parser)]
@@ -22,6 +23,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start: the size of the `Run` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Serve the listeners that the Gateway resources declare.
     Run {
@@ -55,6 +58,9 @@ enum Command {
         /// Trusted proxy hops in front of this gateway (Istio numTrustedProxies).
         #[arg(long, default_value_t = 0)]
         trusted_hops: u32,
+        /// Path normalisation before routing and authorization (Istio meshConfig pathNormalization).
+        #[arg(long, default_value = "MERGE_SLASHES", value_parser = ["NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"])]
+        path_normalization: String,
         /// Do not reload when config files change (SIGHUP still reloads).
         #[arg(long)]
         no_watch: bool,
@@ -64,6 +70,17 @@ enum Command {
         /// Access-log line format.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         access_log_format: String,
+        /// Redis for global rate limits (BackendTrafficPolicy rateLimit.global), shared by every
+        /// replica: redis://[:password@]host:port[/db].
+        #[arg(long, env = "RAMPART_RATE_LIMIT_REDIS", value_parser = parse_redis)]
+        rate_limit_redis: Option<rampart_ratelimit::redis::RedisAddr>,
+        /// Bound on each Redis call of a global rate limit (Envoy Gateway's default, 20ms).
+        #[arg(long, default_value = "20ms", value_parser = parse_timeout)]
+        rate_limit_timeout: Duration,
+        /// Refuse requests with 500 when Redis fails, instead of admitting them (Envoy Gateway's
+        /// failClosed; local limits apply either way).
+        #[arg(long)]
+        rate_limit_fail_closed: bool,
     },
     /// Check configuration like `istioctl validate`: every problem as file:line: Kind ns/name: field: message.
     Validate {
@@ -119,6 +136,20 @@ fn identity(
     Ok(me)
 }
 
+fn parse_redis(s: &str) -> Result<rampart_ratelimit::redis::RedisAddr, String> {
+    s.parse()
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    rampart_config::parse_duration(s).and_then(|d| {
+        if d.is_zero() {
+            Err("must be greater than 0".to_string())
+        } else {
+            Ok(d)
+        }
+    })
+}
+
 fn control_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -140,9 +171,13 @@ fn main() -> anyhow::Result<()> {
             log_format,
             drain_timeout,
             trusted_hops,
+            path_normalization,
             no_watch,
             access_log,
             access_log_format,
+            rate_limit_redis,
+            rate_limit_timeout,
+            rate_limit_fail_closed,
         } => {
             let (filter, control) = rampart::logging::init(log_format == "json");
             let workers = workers.filter(|&n| n > 0).unwrap_or_else(|| {
@@ -161,6 +196,8 @@ fn main() -> anyhow::Result<()> {
                 log_filter: filter,
                 log_control: Some(control),
                 trusted_hops,
+                path_normalization: PathNormalization::parse(&path_normalization)
+                    .unwrap_or_default(),
                 access_log: access_log.map(|path| {
                     let format = if access_log_format == "json" {
                         AccessLogFormat::Json
@@ -169,6 +206,13 @@ fn main() -> anyhow::Result<()> {
                     };
                     let path = (path.as_os_str() != "-").then_some(path);
                     (path, format)
+                }),
+                rate_limit_global: rate_limit_redis.map(|redis| {
+                    rampart_ratelimit::GlobalSettings {
+                        redis,
+                        timeout: rate_limit_timeout,
+                        fail_closed: rate_limit_fail_closed,
+                    }
                 }),
                 ..GatewayOptions::new(config)
             };

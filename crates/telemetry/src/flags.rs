@@ -36,10 +36,12 @@ pub enum ResponseFlag {
     UpstreamProtocolError = 1 << 13,
     /// Downstream connection terminated.
     DownstreamConnectionTermination = 1 << 14,
+    /// The rate-limit service (Redis) failed and the request was refused (fail closed).
+    RateLimitServiceError = 1 << 15,
 }
 
 impl ResponseFlag {
-    const ALL: [ResponseFlag; 15] = [
+    const ALL: [ResponseFlag; 16] = [
         Self::NoHealthyUpstream,
         Self::UpstreamConnectionFailure,
         Self::UpstreamConnectionTermination,
@@ -55,6 +57,7 @@ impl ResponseFlag {
         Self::DownstreamProtocolError,
         Self::UpstreamProtocolError,
         Self::DownstreamConnectionTermination,
+        Self::RateLimitServiceError,
     ];
 
     /// Envoy's short name.
@@ -75,6 +78,7 @@ impl ResponseFlag {
             Self::DownstreamProtocolError => "DPE",
             Self::UpstreamProtocolError => "UPE",
             Self::DownstreamConnectionTermination => "DC",
+            Self::RateLimitServiceError => "RLSE",
         }
     }
 }

@@ -3,10 +3,13 @@
 pub mod backend;
 pub mod blackhole;
 pub mod client;
+pub mod jwt;
+pub mod redis;
 
 pub use backend::{Backend, Recorded, Reply};
 pub use blackhole::Blackhole;
 pub use client::{Request, Response};
+pub use redis::Redis;
 
 /// A loopback port that was free a moment ago (nothing listens on it when this returns).
 pub fn free_port() -> u16 {

@@ -1,6 +1,8 @@
 //! Envoy Gateway's `BackendTrafficPolicy` (`gateway.envoyproxy.io/v1alpha1`), used by Rampart
-//! for one thing Istio has no field for: active health checks (see [`super::health_check`]).
-//! `targetRefs` name a `ServiceEntry` or `DestinationRule` in the policy's namespace. Its other
+//! for two things Istio has no field for: active health checks (see [`super::health_check`]),
+//! whose `targetRefs` name a `ServiceEntry` or `DestinationRule`, and rate limits (see
+//! [`super::rate_limit`]), whose `targetRefs` name a `Gateway` or `VirtualService`; targets are
+//! in the policy's namespace. Its other
 //! features have Istio equivalents (VirtualService `retries`/`timeout`, DestinationRule
 //! `connectionPool`, …) or none in Rampart; each is kept as an opaque value only so validation can
 //! reject it by name (see [`BackendTrafficPolicy::unsupported`]).
@@ -8,7 +10,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ActiveHealthCheck, HealthCheck};
+use super::{ActiveHealthCheck, HealthCheck, RateLimitSpec};
 
 /// Mirrors `BackendTrafficPolicySpec` (the fields Rampart reads, plus the ones it rejects).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -18,6 +20,8 @@ pub struct BackendTrafficPolicy {
     pub target_refs: Vec<TargetRef>,
     /// `healthCheck`: `active` is required, `passive` is rejected.
     pub health_check: Option<HealthCheck>,
+    /// `rateLimit`: local and global request limits.
+    pub rate_limit: Option<RateLimitSpec>,
     /// `targetRef` (deprecated singular form): rejected.
     pub target_ref: Option<Value>,
     /// `targetSelectors`: rejected.
@@ -30,8 +34,6 @@ pub struct BackendTrafficPolicy {
     pub circuit_breaker: Option<Value>,
     /// `timeout`: rejected (VirtualService `timeout`, DestinationRule `connectTimeout`).
     pub timeout: Option<Value>,
-    /// `rateLimit`: rejected.
-    pub rate_limit: Option<Value>,
     /// `bandwidthLimit`: rejected.
     pub bandwidth_limit: Option<Value>,
     /// `faultInjection`: rejected (VirtualService `fault`).
@@ -69,7 +71,7 @@ pub struct BackendTrafficPolicy {
 }
 
 impl BackendTrafficPolicy {
-    /// The active health check, the one feature Rampart takes from a policy.
+    /// The active health check, if the policy has one.
     pub fn active(&self) -> Option<&ActiveHealthCheck> {
         self.health_check.as_ref()?.active.as_ref()
     }
@@ -77,7 +79,7 @@ impl BackendTrafficPolicy {
     /// Spec fields that are set but not taken by Rampart, in schema order: each field's YAML
     /// name and, when Istio has an equivalent, what to use instead (`use a …`).
     pub fn unsupported(&self) -> Vec<(&'static str, Option<&'static str>)> {
-        let fields: [(&Option<Value>, &str, Option<&str>); 24] = [
+        let fields: [(&Option<Value>, &str, Option<&str>); 23] = [
             (&self.target_ref, "targetRef", Some("use targetRefs")),
             (&self.target_selectors, "targetSelectors", Some("use targetRefs")),
             (
@@ -114,7 +116,6 @@ impl BackendTrafficPolicy {
                 Some("use a DestinationRule connectionPool.http"),
             ),
             (&self.merge_type, "mergeType", None),
-            (&self.rate_limit, "rateLimit", None),
             (&self.bandwidth_limit, "bandwidthLimit", None),
             (
                 &self.fault_injection,
@@ -145,7 +146,8 @@ impl BackendTrafficPolicy {
 pub struct TargetRef {
     /// `group`: must be `networking.istio.io`.
     pub group: String,
-    /// `kind`: `ServiceEntry` or `DestinationRule`.
+    /// `kind`: `ServiceEntry` or `DestinationRule` (health checks), `Gateway` or
+    /// `VirtualService` (rate limits).
     pub kind: String,
     /// `name`, in the policy's namespace.
     pub name: String,

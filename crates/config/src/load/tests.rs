@@ -442,9 +442,14 @@ fn api_versions_and_kinds() {
     assert_eq!(show(&l), "v.yaml:1: VirtualService default/reviews: apiVersion: apiVersion foo/v1 is not accepted for VirtualService\n");
     let l = load_str(
         "v.yaml",
+        &S1A.replace("kind: VirtualService", "kind: PeerAuthentication"),
+    );
+    assert_eq!(show(&l), "v.yaml:2: PeerAuthentication default/reviews: kind: kind PeerAuthentication is not supported yet\n");
+    let l = load_str(
+        "v.yaml",
         &S1A.replace("kind: VirtualService", "kind: AuthorizationPolicy"),
     );
-    assert_eq!(show(&l), "v.yaml:2: AuthorizationPolicy default/reviews: kind: kind AuthorizationPolicy is not supported yet\n");
+    assert_eq!(show(&l), "v.yaml:1: AuthorizationPolicy default/reviews: apiVersion: apiVersion networking.istio.io/v1 is not accepted for AuthorizationPolicy\n");
     let l = load_str("v.yaml", "kind: Gateway\nmetadata: {}\n");
     let s = show(&l);
     assert!(

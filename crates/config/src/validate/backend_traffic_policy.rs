@@ -1,5 +1,6 @@
 //! BackendTrafficPolicy validation: what Rampart takes from it (active health checks aimed at
-//! ServiceEntries or DestinationRules) and a clear error for everything else. Envoy Gateway's
+//! ServiceEntries or DestinationRules, rate limits aimed at Gateways or VirtualServices, checked
+//! in [`super::rate_limit`]) and a clear error for everything else. Envoy Gateway's
 //! CRD rules for the accepted fields are mirrored (types, thresholds ≥ 1, status ranges, payload
 //! unions), except that `targetRefs` name Istio resources and `type: TCP` may omit `tcp` (a
 //! connect-only probe).
@@ -29,21 +30,35 @@ pub fn validate(res: &Resource<BackendTrafficPolicy>, out: &mut Vec<Diagnostic>)
     if spec.target_refs.is_empty() {
         c.err("spec.targetRefs", "targetRefs is required");
     }
+    // Health checks attach to clusters (ServiceEntry, DestinationRule), rate limits to routes
+    // (Gateway, VirtualService): one policy does one or the other.
+    let rate_limit = spec.rate_limit.is_some();
+    let kinds = if rate_limit {
+        "Gateway or VirtualService"
+    } else {
+        "ServiceEntry or DestinationRule"
+    };
     for (i, t) in spec.target_refs.iter().enumerate() {
         let at = format!("spec.targetRefs[{i}]");
         if t.group != "networking.istio.io" {
             c.err(
                 &format!("{at}.group"),
-                format!("group {:?} is not supported: Rampart targets networking.istio.io ServiceEntry or DestinationRule", t.group),
+                format!(
+                    "group {:?} is not supported: Rampart targets networking.istio.io {kinds}",
+                    t.group
+                ),
             );
         }
-        if !matches!(t.kind.as_str(), "ServiceEntry" | "DestinationRule") {
+        let kind_ok = if rate_limit {
+            matches!(t.kind.as_str(), "Gateway" | "VirtualService")
+        } else {
+            matches!(t.kind.as_str(), "ServiceEntry" | "DestinationRule")
+        };
+        if !kind_ok {
+            let why = if rate_limit { " with rateLimit" } else { "" };
             c.err(
                 &format!("{at}.kind"),
-                format!(
-                    "kind {:?} is not supported: use ServiceEntry or DestinationRule",
-                    t.kind
-                ),
+                format!("kind {:?} is not supported{why}: use {kinds}", t.kind),
             );
         }
         if t.name.is_empty() {
@@ -56,10 +71,20 @@ pub fn validate(res: &Resource<BackendTrafficPolicy>, out: &mut Vec<Diagnostic>)
             );
         }
     }
+    if let Some(rl) = &spec.rate_limit {
+        super::rate_limit::check(&mut c, rl);
+        if spec.health_check.is_some() {
+            c.err(
+                "spec.healthCheck",
+                "healthCheck and rateLimit target different kinds (clusters, routes): put them in separate BackendTrafficPolicies",
+            );
+        }
+        return;
+    }
     let Some(hc) = &spec.health_check else {
         c.err(
             "spec.healthCheck",
-            "healthCheck.active is required: it is the only BackendTrafficPolicy feature Rampart uses",
+            "healthCheck.active or rateLimit is required: they are the BackendTrafficPolicy features Rampart uses",
         );
         return;
     };

@@ -6,12 +6,15 @@
 use crate::diag::{Diagnostic, Severity};
 use crate::resource::{Kind, Resource};
 
+pub mod authorization_policy;
 pub mod backend_traffic_policy;
 mod common;
 pub mod destination_rule;
 pub mod gateway;
 mod http_policy;
 mod http_route;
+mod rate_limit;
+pub mod request_authentication;
 pub mod service_entry;
 mod traffic_policy;
 pub mod virtual_service;

@@ -9,6 +9,8 @@ mod destination_rule;
 mod gateway;
 mod http_policy;
 mod http_route;
+mod rate_limit;
+mod security;
 mod service_entry;
 mod traffic_policy;
 mod virtual_service;

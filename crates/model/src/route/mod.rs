@@ -6,6 +6,7 @@ mod index;
 mod matcher;
 mod resilience;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -92,6 +93,9 @@ pub struct Route {
     pub mirrors: Box<[Mirror]>,
     /// `corsPolicy`.
     pub cors: Option<Box<Cors>>,
+    /// Rate limits from the BackendTrafficPolicy that targets this route's VirtualService or
+    /// Gateway.
+    pub rate_limit: Option<Arc<crate::rate_limit::RouteRateLimit>>,
     /// Stats handle (index into [`crate::Snapshot::stat_keys`]) for responses the gateway makes
     /// itself on this route (redirects, direct responses).
     pub stat: u32,

@@ -160,7 +160,6 @@ fn other_backend_traffic_policy_features_are_named_and_rejected() {
         ("dns", ": use a ServiceEntry resolution"),
         ("http2", ": use a DestinationRule connectionPool.http"),
         ("mergeType", ""),
-        ("rateLimit", ""),
         ("bandwidthLimit", ""),
         ("faultInjection", ": use a VirtualService fault"),
         ("admissionControl", ""),
@@ -331,7 +330,7 @@ fn health_check_rules() {
         &btp(TARGET),
         4,
         "spec.healthCheck",
-        "healthCheck.active is required: it is the only BackendTrafficPolicy feature Rampart uses",
+        "healthCheck.active or rateLimit is required: they are the BackendTrafficPolicy features Rampart uses",
     );
     let doc = btp(&format!("{TARGET}  healthCheck: {{}}\n"));
     expect(&doc, 6, "spec.healthCheck.active", "active is required");

@@ -26,6 +26,7 @@ fn route(matches: Vec<RouteMatch>) -> Route {
         retry: crate::route::RetryPolicy::istio_default(),
         fault: None,
         mirrors: Box::default(),
+        rate_limit: None,
         cors: None,
         stat: 0,
     }
