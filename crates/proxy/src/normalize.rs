@@ -3,7 +3,8 @@
 //! forwarded, so what the backend resolves is what the policy saw.
 //!
 //! - `BASE`: percent-decode unreserved characters (`%61` → `a`; other escapes kept, hex
-//!   upper-cased), `\` → `/`, resolve `.` and `..` segments (RFC 3986 §5.2.4).
+//!   upper-cased; a `%` that starts no escape becomes `%25`), `\` → `/`, resolve `.` and `..`
+//!   segments (RFC 3986 §5.2.4).
 //! - `MERGE_SLASHES`: `BASE`, and `//` → `/` (merged before dot segments are resolved, so
 //!   `/public//..//admin` is `/admin`, as a backend that merges slashes would read it).
 //! - `DECODE_AND_MERGE_SLASHES`: also decodes `%2F` → `/` and `%5C` → `\`.
@@ -133,7 +134,13 @@ fn decode(path: &str, slashes: bool) -> Result<String, BadPath> {
                 continue;
             }
         }
-        out.push(b[i]);
+        if b[i] == b'%' {
+            // A `%` that starts no escape is escaped itself, so decoding what follows cannot
+            // make a new escape (`%%61` must not become `%a`, nor `%%32F` an escaped slash).
+            out.extend_from_slice(b"%25");
+        } else {
+            out.push(b[i]);
+        }
         i += 1;
     }
     // Only ASCII bytes were decoded, so UTF-8 validity is unchanged.
