@@ -43,6 +43,29 @@ async fn sniff(stream: &TcpStream) -> std::io::Result<Option<Protocol>> {
     }))
 }
 
+/// HTTP/2 limits for clients, after Envoy's edge recommendations: 100 concurrent streams (more
+/// are refused with REFUSED_STREAM), 64 KiB stream / 1 MiB connection windows, the head-size
+/// limit on header lists, and bounds on streams reset early by the client (rapid reset,
+/// CVE-2023-44487) or by us because the client sent malformed ones.
+macro_rules! h2_limits {
+    ($builder:expr) => {{
+        $builder
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .initial_stream_window_size(64 * 1024)
+            .initial_connection_window_size(1024 * 1024)
+            .max_header_list_size(MAX_REQUEST_HEAD as u32)
+            .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
+            .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
+    }};
+}
+
+/// SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
+const MAX_CONCURRENT_STREAMS: u32 = 100;
+/// Client-reset streams not yet accepted before the connection is closed (h2's default).
+const MAX_PENDING_RESETS: usize = 20;
+/// Streams we reset for protocol errors before the connection is closed.
+const MAX_LOCAL_ERROR_RESETS: usize = 100;
+
 /// Serves the connection until it closes, or until drain (then gracefully).
 pub async fn serve(stream: TcpStream, cx: ConnCx, drain: CancellationToken) {
     let peer = cx.peer;
@@ -78,19 +101,16 @@ pub async fn serve(stream: TcpStream, cx: ConnCx, drain: CancellationToken) {
             .serve_connection(io, svc)
             .with_upgrades())
         .map_err(|e| e.to_string()),
-        Protocol::Http2 => drive!(
-            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                .max_header_list_size(MAX_REQUEST_HEAD as u32)
-                .serve_connection(io, svc)
-        )
-        .map_err(|e| e.to_string()),
+        Protocol::Http2 => {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            h2_limits!(builder);
+            drive!(builder.serve_connection(io, svc)).map_err(|e| e.to_string())
+        }
         Protocol::Unsure => {
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // The auto codec has no head-size setting; its read buffer bounds the head instead.
             builder.http1().max_buf_size(MAX_REQUEST_HEAD);
-            builder
-                .http2()
-                .max_header_list_size(MAX_REQUEST_HEAD as u32);
+            h2_limits!(builder.http2());
             drive!(builder.serve_connection_with_upgrades(io, svc)).map_err(|e| e.to_string())
         }
     };

@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod blackhole;
 pub mod client;
+pub mod h2raw;
 pub mod jwt;
 pub mod redis;
 

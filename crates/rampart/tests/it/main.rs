@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod errors;
 mod hostile;
+mod hostile_h2;
 mod protocols;
 mod rate_limit;
 mod reload;

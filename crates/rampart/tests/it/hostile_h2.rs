@@ -1,0 +1,244 @@
+//! HTTP/2 abuse (hostile plan §3), with hand-built frames: malformed streams are reset and
+//! never reach the backend, floods end the connection, and limits hold.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_testkit::h2raw::{self, frame, get, header_block, RawH2};
+use rampart_testkit::{Backend, Reply};
+
+use crate::support::{app_service, vs_to, TestGateway, G0};
+
+const WAIT: Duration = Duration::from_secs(3);
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+async fn gateway_with(be: &Backend) -> TestGateway {
+    let yaml = format!(
+        "{G0}{}{}",
+        app_service(be.port(), "HTTP"),
+        vs_to("{host: app.default.svc.cluster.local}")
+    );
+    TestGateway::start(&yaml).await
+}
+
+/// A connection past the handshake: the server's SETTINGS read and acknowledged.
+async fn connect(gw: &TestGateway) -> RawH2 {
+    let mut c = RawH2::connect(gw.addr).await.expect("connect");
+    c.read_until(WAIT, |f| {
+        f.kind == h2raw::SETTINGS && f.flags & h2raw::ACK == 0
+    })
+    .await;
+    c
+}
+
+/// Malformed requests (H2-12, H2-13, H2-15): each is refused with PROTOCOL_ERROR (the stream
+/// reset, or the connection closed for bytes no header may hold), the backend sees none of them,
+/// and a good request is still served.
+#[tokio::test]
+async fn h2_malformed_streams_are_reset_and_never_forwarded() {
+    let be = Backend::start("app").await;
+    let gw = gateway_with(&be).await;
+    let cases: [(&str, Vec<(&str, &str)>); 7] = [
+        (
+            "H2-12 CRLF in a value",
+            get(
+                "/smuggled",
+                "a",
+                &[("x-a", "b\r\ntransfer-encoding: chunked")],
+            ),
+        ),
+        (
+            "H2-13 transfer-encoding",
+            get("/smuggled", "a", &[("transfer-encoding", "chunked")]),
+        ),
+        (
+            "H2-13 connection",
+            get("/smuggled", "a", &[("connection", "keep-alive")]),
+        ),
+        ("H2-13 te: gzip", get("/smuggled", "a", &[("te", "gzip")])),
+        (
+            "H2-15 uppercase name",
+            get("/smuggled", "a", &[("X-A", "1")]),
+        ),
+        (
+            "H2-15 duplicate :path",
+            get("/smuggled", "a", &[(":path", "/other")]),
+        ),
+        (
+            "H2-15 pseudo-header after a regular one",
+            vec![
+                (":method", "GET"),
+                (":scheme", "http"),
+                ("x-a", "1"),
+                (":path", "/smuggled"),
+                (":authority", "a"),
+            ],
+        ),
+    ];
+    let mut c = connect(&gw).await;
+    let mut failures = Vec::new();
+    for (i, (id, fields)) in cases.iter().enumerate() {
+        let stream = 1 + 2 * i as u32;
+        c.headers(stream, fields, true).await.unwrap();
+        let frames = c
+            .read_until(WAIT, |f| f.stream == stream || f.kind == h2raw::GOAWAY)
+            .await;
+        // A stream error, or (h2 decides so for bytes no header may hold: CR/LF, uppercase)
+        // a connection error; either way PROTOCOL_ERROR, and then a fresh connection.
+        let last = frames.last();
+        let refused = last.is_some_and(|f| {
+            (f.kind == h2raw::RST_STREAM && f.stream == stream || f.kind == h2raw::GOAWAY)
+                && f.error_code() == Some(h2raw::PROTOCOL_ERROR)
+        });
+        if !refused {
+            failures.push(format!("{id}: {last:?}"));
+        }
+        if last.is_none_or(|f| f.kind != h2raw::RST_STREAM) {
+            c = connect(&gw).await;
+        }
+    }
+    let good = 101;
+    c.headers(good, &get("/ok", "a", &[]), true).await.unwrap();
+    let frames = c
+        .read_until(WAIT, |f| f.stream == good && f.kind == h2raw::HEADERS)
+        .await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.stream == good && f.kind == h2raw::HEADERS),
+        "a good request still served: {frames:?}"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let uris: Vec<String> = be.requests().iter().map(|r| r.uri.clone()).collect();
+    assert_eq!(uris, ["/ok"]);
+}
+
+/// H2-14: a `content-length: 0` request with a body is malformed; what the DATA frame carries
+/// never becomes a request at the backend.
+#[tokio::test]
+async fn h2_14_body_beyond_content_length_is_never_a_request() {
+    let be = Backend::start("app").await;
+    let gw = gateway_with(&be).await;
+    let mut c = connect(&gw).await;
+    let fields = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/upload"),
+        (":authority", "a"),
+        ("content-length", "0"),
+    ];
+    c.headers(1, &fields, false).await.unwrap();
+    let smuggled = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+    c.send(&frame(h2raw::DATA, h2raw::END_STREAM, 1, smuggled))
+        .await
+        .unwrap();
+    let frames = c
+        .read_until(WAIT, |f| f.stream == 1 && f.kind == h2raw::RST_STREAM)
+        .await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.kind == h2raw::RST_STREAM && f.error_code() == Some(h2raw::PROTOCOL_ERROR)),
+        "{frames:?}"
+    );
+    assert!(be
+        .requests()
+        .iter()
+        .all(|r| r.uri != "/smuggled" && r.body.is_empty()));
+}
+
+/// H2-11: streams beyond the advertised 100 are refused; the backend never has more than 100
+/// of this connection's requests at once.
+#[tokio::test]
+async fn h2_11_streams_beyond_the_limit_are_refused() {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (now, top) = (in_flight.clone(), peak.clone());
+    let be = Backend::with("slow", move |_| {
+        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+        top.fetch_max(n, Ordering::SeqCst);
+        Reply::new(200, "slow").delayed(Duration::from_millis(500))
+    })
+    .await;
+    let gw = gateway_with(&be).await;
+    let mut c = connect(&gw).await;
+    let mut burst = Vec::new();
+    for i in 0..150u32 {
+        burst.extend(frame(
+            h2raw::HEADERS,
+            h2raw::END_HEADERS | h2raw::END_STREAM,
+            1 + 2 * i,
+            &header_block(&get("/slow", "a", &[])),
+        ));
+    }
+    c.send(&burst).await.unwrap();
+    let frames = c.read_until(WAIT, |_| false).await;
+    let refused = frames
+        .iter()
+        .filter(|f| f.kind == h2raw::RST_STREAM && f.error_code() == Some(h2raw::REFUSED_STREAM))
+        .count();
+    let answered = frames.iter().filter(|f| f.kind == h2raw::HEADERS).count();
+    assert_eq!(refused, 50, "{answered} answered");
+    assert_eq!(answered, 100);
+    assert!(peak.load(Ordering::SeqCst) <= 100);
+}
+
+/// H2-01 rapid reset and H2-03 CONTINUATION flood: the connection is closed with GOAWAY long
+/// before the attacker is done, and the gateway keeps serving others.
+#[tokio::test]
+async fn h2_floods_end_the_connection() {
+    let be = Backend::with("slow", |_| {
+        Reply::new(200, "slow").delayed(Duration::from_millis(200))
+    })
+    .await;
+    let gw = gateway_with(&be).await;
+
+    // Rapid reset: HEADERS then RST_STREAM(CANCEL), 10 000 times.
+    let mut c = connect(&gw).await;
+    let mut flood = Vec::new();
+    for i in 0..10_000u32 {
+        let id = 1 + 2 * i;
+        flood.extend(frame(
+            h2raw::HEADERS,
+            h2raw::END_HEADERS | h2raw::END_STREAM,
+            id,
+            &header_block(&get("/slow", "a", &[])),
+        ));
+        flood.extend(frame(
+            h2raw::RST_STREAM,
+            0,
+            id,
+            &h2raw::CANCEL.to_be_bytes(),
+        ));
+    }
+    let _ = c.send(&flood).await;
+    let frames = c.read_until(WAIT, |f| f.kind == h2raw::GOAWAY).await;
+    assert!(
+        frames.iter().any(|f| f.kind == h2raw::GOAWAY),
+        "rapid reset: no GOAWAY"
+    );
+    assert!(
+        be.count() <= 100,
+        "backend saw {} of the reset streams",
+        be.count()
+    );
+
+    // CONTINUATION flood: a header block that never ends.
+    let mut c = connect(&gw).await;
+    let mut flood = frame(h2raw::HEADERS, 0, 1, &header_block(&get("/", "a", &[])));
+    for _ in 0..100_000 {
+        flood.extend(frame(h2raw::CONTINUATION, 0, 1, &[]));
+    }
+    let _ = c.send(&flood).await;
+    let frames = c.read_until(WAIT, |f| f.kind == h2raw::GOAWAY).await;
+    let goaway = frames.iter().find(|f| f.kind == h2raw::GOAWAY);
+    assert_eq!(
+        goaway.and_then(|f| f.error_code()),
+        Some(ENHANCE_YOUR_CALM),
+        "CONTINUATION flood: {frames:?}"
+    );
+
+    let ok = gw.get("a", "/after").http2().send().await.unwrap();
+    assert_eq!(ok.status, 200);
+}
