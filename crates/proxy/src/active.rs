@@ -58,6 +58,9 @@ pub struct Options {
     pub access_log: Option<Arc<rampart_telemetry::AccessLog>>,
     /// How request paths are normalised before routing and authorization.
     pub path_normalization: crate::normalize::PathNormalization,
+    /// How long an HTTP/1 request head may take to arrive (Envoy's `request_headers_timeout`);
+    /// `None`: unbounded.
+    pub request_headers_timeout: Option<std::time::Duration>,
     /// Redis for global rate limits; `None` = only local limits can be served.
     pub rate_limit_global: Option<rampart_ratelimit::GlobalSettings>,
 }

@@ -11,6 +11,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::head_timeout::Clocked;
 use crate::request::{handle, ConnCx};
 
 /// Largest request head accepted (Envoy's `max_request_headers_kb` default, 60 KiB); larger
@@ -66,18 +67,37 @@ const MAX_PENDING_RESETS: usize = 20;
 /// Streams we reset for protocol errors before the connection is closed.
 const MAX_LOCAL_ERROR_RESETS: usize = 100;
 
-/// Serves the connection until it closes, or until drain (then gracefully).
+/// Serves the connection until it closes, until drain (then gracefully), or until its request
+/// head timeout expires (see [`crate::head_timeout`]).
 pub async fn serve(stream: TcpStream, cx: ConnCx, drain: CancellationToken) {
+    let clock = cx.clock.clone();
+    tokio::select! {
+        biased;
+        () = serve_http(stream, cx, drain) => {}
+        () = clock.expired() => tracing::debug!("request head timeout: connection closed"),
+    }
+}
+
+async fn serve_http(stream: TcpStream, cx: ConnCx, drain: CancellationToken) {
     let peer = cx.peer;
     let protocol = match sniff(&stream).await {
         Ok(Some(p)) => p,
         _ => return,
     };
+    if !matches!(protocol, Protocol::Http1) {
+        cx.clock.exempt();
+    }
+    let clock = cx.clock.clone();
     let svc = service_fn(move |req| {
         let cx = cx.clone();
-        async move { Ok::<_, Infallible>(handle(req, &cx).await) }
+        async move {
+            cx.clock.request_started();
+            let resp = handle(req, &cx).await;
+            cx.clock.request_finished();
+            Ok::<_, Infallible>(resp)
+        }
     });
-    let io = TokioIo::new(stream);
+    let io = TokioIo::new(Clocked::new(stream, clock));
     // Each codec's connection future has its own type; the drive logic is the same.
     macro_rules! drive {
         ($conn:expr) => {{

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod cors;
 pub mod error;
 pub mod forward;
+pub mod head_timeout;
 pub mod headers;
 pub mod listener;
 pub mod mirror;

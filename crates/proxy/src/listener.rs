@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::active::Shared;
 use crate::codec;
+use crate::head_timeout::Sweep;
 use crate::request::ConnCx;
 
 /// The data-plane worker threads and the listeners bound on them.
@@ -175,8 +176,18 @@ async fn accept_loop(
     // `destination.ip` for authorization: the bound address, or each connection's when the
     // listener is bound to every address.
     let bound_ip = listener.local_addr().map(|a| a.ip()).ok();
+    let headers_timeout = shared.options.request_headers_timeout;
+    let mut sweep = Sweep::default();
+    let mut ticks = tokio::time::interval(Sweep::PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = ticks.tick(), if headers_timeout.is_some() => {
+                let closed = sweep.tick(headers_timeout.unwrap_or_default());
+                if closed > 0 {
+                    tracing::debug!(closed, "request head timeouts");
+                }
+            }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(pair) => pair,
@@ -193,6 +204,9 @@ async fn accept_loop(
                     _ => stream.local_addr().map_or(peer.ip(), |a| a.ip()),
                 };
                 let cx = ConnCx::new(shared.clone(), peer, local_ip, port, "http");
+                if headers_timeout.is_some() {
+                    sweep.track(&cx.clock);
+                }
                 connections.spawn(codec::serve(stream, cx, drain.clone()));
             }
             _ = stopped(&mut stop) => break,

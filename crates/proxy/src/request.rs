@@ -23,6 +23,7 @@ use crate::body::ResponseBody;
 use crate::cors;
 use crate::error::Error;
 use crate::forward::{self, Replay, Target};
+use crate::head_timeout::HeadClock;
 use crate::headers;
 use crate::normalize::{normalize_path, BadPath, PathNormalization};
 use crate::respond;
@@ -45,6 +46,8 @@ pub struct ConnCx {
     pub scheme: &'static str,
     /// The client IP as a header value, made once per connection for `x-forwarded-for`.
     pub peer_header: HeaderValue,
+    /// The connection's request-head clock.
+    pub clock: Arc<HeadClock>,
 }
 
 impl ConnCx {
@@ -65,6 +68,7 @@ impl ConnCx {
             port,
             scheme,
             peer_header,
+            clock: HeadClock::start(),
         }
     }
 }

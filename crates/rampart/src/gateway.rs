@@ -52,6 +52,8 @@ pub struct GatewayOptions {
     pub rate_limit_global: Option<rampart_ratelimit::GlobalSettings>,
     /// Path normalisation before routing and authorization (`--path-normalization`).
     pub path_normalization: PathNormalization,
+    /// HTTP/1 request-head timeout (`--request-headers-timeout`); `None`: unbounded.
+    pub request_headers_timeout: Option<Duration>,
 }
 
 impl GatewayOptions {
@@ -69,6 +71,7 @@ impl GatewayOptions {
             access_log: None,
             rate_limit_global: None,
             path_normalization: PathNormalization::default(),
+            request_headers_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -125,6 +128,7 @@ impl Gateway {
             Options {
                 trusted_hops: opts.trusted_hops,
                 path_normalization: opts.path_normalization,
+                request_headers_timeout: opts.request_headers_timeout,
                 rate_limit_global: opts.rate_limit_global.clone(),
                 access_log: match &opts.access_log {
                     Some((path, format)) => Some(Arc::new(

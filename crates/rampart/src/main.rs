@@ -61,6 +61,9 @@ enum Command {
         /// Path normalisation before routing and authorization (Istio meshConfig pathNormalization).
         #[arg(long, default_value = "MERGE_SLASHES", value_parser = ["NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"])]
         path_normalization: String,
+        /// Seconds an HTTP/1 request head may take to arrive (slowloris); 0 turns it off.
+        #[arg(long, default_value_t = 10)]
+        request_headers_timeout: u64,
         /// Do not reload when config files change (SIGHUP still reloads).
         #[arg(long)]
         no_watch: bool,
@@ -172,6 +175,7 @@ fn main() -> anyhow::Result<()> {
             drain_timeout,
             trusted_hops,
             path_normalization,
+            request_headers_timeout,
             no_watch,
             access_log,
             access_log_format,
@@ -198,6 +202,8 @@ fn main() -> anyhow::Result<()> {
                 trusted_hops,
                 path_normalization: PathNormalization::parse(&path_normalization)
                     .unwrap_or_default(),
+                request_headers_timeout: (request_headers_timeout > 0)
+                    .then(|| Duration::from_secs(request_headers_timeout)),
                 access_log: access_log.map(|path| {
                     let format = if access_log_format == "json" {
                         AccessLogFormat::Json

@@ -218,3 +218,87 @@ async fn hd08_connection_cannot_remove_headers_the_gateway_sets() {
     assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
     assert!(seen.headers.contains_key("x-request-id"));
 }
+
+/// SL-01: slowloris. Connections that trickle a head, or send nothing, are closed at the
+/// request-head timeout (2 s here) while a legitimate client is served; a keep-alive connection
+/// between requests and a request waiting on a slow backend are left alone.
+#[tokio::test]
+async fn sl01_slow_heads_are_closed_at_the_head_timeout() {
+    let be = Backend::with("app", |r| {
+        let reply = rampart_testkit::Reply::new(200, "ok");
+        if r.uri == "/slow" {
+            reply.delayed(Duration::from_millis(3500))
+        } else {
+            reply
+        }
+    })
+    .await;
+    let yaml = format!(
+        "{G0}{}{}",
+        app_service(be.port(), "HTTP"),
+        vs_to("{host: app.default.svc.cluster.local}")
+    );
+    let gw = TestGateway::start_with(&yaml, |o| {
+        o.request_headers_timeout = Some(Duration::from_secs(2))
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    let mut trickles = Vec::new();
+    for i in 0..20 {
+        let addr = gw.addr;
+        trickles.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            if i % 2 == 0 {
+                s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").await.unwrap();
+            }
+            // One byte every 300 ms (odd connections send nothing at all) until closed.
+            let mut buf = [0u8; 64];
+            loop {
+                if i % 2 == 0 && s.write_all(b"X").await.is_err() {
+                    break;
+                }
+                match tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    _ => {}
+                }
+                assert!(started.elapsed() < Duration::from_secs(8), "never closed");
+            }
+            started.elapsed()
+        }));
+    }
+    // Meanwhile: a keep-alive client idles between requests, another waits on a slow backend.
+    let mut idle = TcpStream::connect(gw.addr).await.unwrap();
+    let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    idle.write_all(get).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let slow = gw.get("a", "/slow").send();
+    assert_eq!(
+        gw.get("a", "/").send().await.unwrap().status,
+        200,
+        "legit client served"
+    );
+    for t in trickles {
+        let closed_after = t.await.unwrap();
+        assert!(
+            closed_after >= Duration::from_secs(2),
+            "closed too early: {closed_after:?}"
+        );
+    }
+    assert_eq!(
+        slow.await.unwrap().status,
+        200,
+        "a request in flight is not a slow head"
+    );
+    idle.write_all(get).await.unwrap();
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "idle keep-alive connection still open"
+    );
+    assert!(be
+        .requests()
+        .iter()
+        .all(|r| r.uri == "/" || r.uri == "/slow"));
+}
