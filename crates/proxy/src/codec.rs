@@ -9,7 +9,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 
 use crate::head_timeout::Clocked;
 use crate::request::{handle, ConnCx};
@@ -67,22 +66,18 @@ const MAX_PENDING_RESETS: usize = 20;
 /// Streams we reset for protocol errors before the connection is closed.
 const MAX_LOCAL_ERROR_RESETS: usize = 100;
 
-/// Serves the connection until it closes, until drain (then gracefully), or until its request
-/// head timeout expires (see [`crate::head_timeout`]).
-pub async fn serve(stream: TcpStream, cx: ConnCx, drain: CancellationToken) {
-    let clock = cx.clock.clone();
-    tokio::select! {
-        biased;
-        () = serve_http(stream, cx, drain) => {}
-        () = clock.expired() => tracing::debug!("request head timeout: connection closed"),
-    }
-}
-
-async fn serve_http(stream: TcpStream, cx: ConnCx, drain: CancellationToken) {
+/// Serves the connection until it closes, or until its token is cancelled: by a drain (then
+/// gracefully) or by the request-head timeout (see [`crate::head_timeout`]).
+pub async fn serve(stream: TcpStream, cx: ConnCx) {
+    let drain = cx.clock.token().clone();
+    let expired = cx.clock.clone();
     let peer = cx.peer;
-    let protocol = match sniff(&stream).await {
-        Ok(Some(p)) => p,
-        _ => return,
+    let protocol = tokio::select! {
+        sniffed = sniff(&stream) => match sniffed {
+            Ok(Some(p)) => p,
+            _ => return,
+        },
+        () = drain.cancelled() => return,
     };
     if !matches!(protocol, Protocol::Http1) {
         cx.clock.exempt();
@@ -108,6 +103,10 @@ async fn serve_http(stream: TcpStream, cx: ConnCx, drain: CancellationToken) {
                 biased;
                 res = conn.as_mut() => res,
                 _ = drain.cancelled() => {
+                    if expired.is_expired() {
+                        // A head timeout, not a drain: no request to finish, close now.
+                        return;
+                    }
                     conn.as_mut().graceful_shutdown();
                     conn.await
                 }

@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Seconds since [`EPOCH`] plus one (0 means "not started" for head clocks), kept current by
 /// every accept loop's sweep so that reads only load it.
@@ -30,7 +30,7 @@ static COARSE_SECS: AtomicU64 = AtomicU64::new(1);
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// Per-connection state shared by the connection, its reads and the sweep.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HeadClock {
     /// Requests being handled on this connection.
     in_flight: AtomicU32,
@@ -38,17 +38,29 @@ pub struct HeadClock {
     started: AtomicU64,
     /// HTTP/2: never swept.
     exempt: AtomicBool,
-    expired: Notify,
+    /// Set by the sweep before it cancels the token.
+    expired: AtomicBool,
+    /// The connection's own drain token: cancelled by a drain, or by the sweep (which sets
+    /// `expired` first, so the connection closes at once instead of gracefully).
+    token: CancellationToken,
 }
 
 impl HeadClock {
-    /// A clock for a connection just accepted: its first head is due within the timeout.
-    pub fn start() -> Arc<Self> {
-        let clock = Arc::new(Self::default());
-        clock
-            .started
-            .store(COARSE_SECS.load(Ordering::Relaxed), Ordering::Relaxed);
-        clock
+    /// A clock for a connection just accepted, which `token` shuts down: its first head is due
+    /// within the timeout.
+    pub fn start(token: CancellationToken) -> Arc<Self> {
+        Arc::new(Self {
+            in_flight: AtomicU32::new(0),
+            started: AtomicU64::new(COARSE_SECS.load(Ordering::Relaxed)),
+            exempt: AtomicBool::new(false),
+            expired: AtomicBool::new(false),
+            token,
+        })
+    }
+
+    /// The token that shuts the connection down (drain, or the head timeout).
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
     }
 
     /// A request head was parsed: the clock stops until the next head begins.
@@ -62,14 +74,14 @@ impl HeadClock {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Whether the head timeout (not a drain) cancelled the connection's token.
+    pub fn is_expired(&self) -> bool {
+        self.expired.load(Ordering::Relaxed)
+    }
+
     /// Excludes the connection from the sweep (HTTP/2).
     pub fn exempt(&self) {
         self.exempt.store(true, Ordering::Relaxed);
-    }
-
-    /// Resolves when the sweep closes the connection.
-    pub async fn expired(&self) {
-        self.expired.notified().await;
     }
 
     /// Bytes arrived: when no request is in flight they begin a head.
@@ -119,7 +131,8 @@ impl Sweep {
                 return false;
             };
             if clock.overdue(now, timeout) {
-                clock.expired.notify_one();
+                clock.expired.store(true, Ordering::Relaxed);
+                clock.token.cancel();
                 closed += 1;
                 return false;
             }

@@ -177,6 +177,9 @@ async fn accept_loop(
     // listener is bound to every address.
     let bound_ip = listener.local_addr().map(|a| a.ip()).ok();
     let headers_timeout = shared.options.request_headers_timeout;
+    // Connections' tokens hang off this accept loop's own, so creating and dropping them only
+    // touches this worker's token.
+    let worker_drain = drain.child_token();
     let mut sweep = Sweep::default();
     let mut ticks = tokio::time::interval(Sweep::PERIOD);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -203,11 +206,12 @@ async fn accept_loop(
                     Some(ip) if !ip.is_unspecified() => ip,
                     _ => stream.local_addr().map_or(peer.ip(), |a| a.ip()),
                 };
-                let cx = ConnCx::new(shared.clone(), peer, local_ip, port, "http");
+                let token = worker_drain.child_token();
+                let cx = ConnCx::new(shared.clone(), peer, local_ip, port, "http", token);
                 if headers_timeout.is_some() {
                     sweep.track(&cx.clock);
                 }
-                connections.spawn(codec::serve(stream, cx, drain.clone()));
+                connections.spawn(codec::serve(stream, cx));
             }
             _ = stopped(&mut stop) => break,
         }

@@ -51,13 +51,14 @@ pub struct ConnCx {
 }
 
 impl ConnCx {
-    /// Context of a new downstream connection.
+    /// Context of a new downstream connection, shut down when `token` is cancelled.
     pub fn new(
         shared: Arc<Shared>,
         peer: SocketAddr,
         local_ip: IpAddr,
         port: u16,
         scheme: &'static str,
+        token: tokio_util::sync::CancellationToken,
     ) -> Self {
         let peer_header = HeaderValue::try_from(peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
@@ -68,7 +69,7 @@ impl ConnCx {
             port,
             scheme,
             peer_header,
-            clock: HeadClock::start(),
+            clock: HeadClock::start(token),
         }
     }
 }
