@@ -578,3 +578,81 @@ spec:
         "last good config serves"
     );
 }
+
+/// JW-17/18 through the gateway: keys fetched from `jwksUri` (a real server on loopback) verify
+/// tokens; with the JWKS server unreachable from the start, tokens get 401 (fail closed) while
+/// requests without one still pass, and the failed fetches are counted.
+#[tokio::test]
+async fn remote_jwks_through_the_gateway() {
+    let mesh = Mesh::start().await;
+    let issuer = Issuer::new("remote");
+    let jwks = issuer.jwks();
+    let keys = Backend::with("jwks", move |_| {
+        rampart_testkit::Reply::new(200, &jwks).header("content-type", "application/json")
+    })
+    .await;
+    let dead_port = rampart_testkit::free_port();
+    let rule = |port: u16| {
+        format!(
+            "---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {{name: remote, namespace: istio-system}}
+spec:
+  jwtRules:
+  - issuer: testing@secure.istio.io
+    jwksUri: http://127.0.0.1:{port}/jwks.json
+    timeout: 1s
+"
+        )
+    };
+    let token = issuer.token(&claims(json!({})));
+    let gw = TestGateway::start(&mesh.config(&rule(keys.port()))).await;
+    let bearer = |gw: &TestGateway| {
+        gw.get(REVIEWS, "/")
+            .header("authorization", &format!("Bearer {token}"))
+    };
+    assert_eq!(bearer(&gw).send().await.unwrap().status, 200);
+    assert_eq!(keys.count(), 1, "fetched once, then cached");
+    assert_eq!(bearer(&gw).send().await.unwrap().status, 200);
+    assert_eq!(keys.count(), 1);
+
+    let down = TestGateway::start(&mesh.config(&rule(dead_port))).await;
+    let resp = bearer(&down).send().await.unwrap();
+    assert_eq!(
+        (resp.status.as_u16(), resp.body.as_str()),
+        (401, "Jwks remote fetch is failed")
+    );
+    assert_eq!(down.get(REVIEWS, "/").send().await.unwrap().status, 200);
+    let metrics = down.admin("/stats/prometheus").await.body;
+    let failures = format!(
+        "rampart_jwks_fetch_total{{uri=\"http://127.0.0.1:{dead_port}/jwks.json\",result=\"failure\"}}"
+    );
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&failures))
+        .unwrap_or_else(|| panic!("no {failures} in\n{metrics}"));
+    assert_ne!(line.rsplit(' ').next(), Some("0"), "{line}");
+}
+
+/// SL-08: `Expect: 100-continue` on a denied path gets 403 without `100 Continue`, and the
+/// backend sees nothing.
+#[tokio::test]
+async fn sl08_expect_continue_to_a_denied_path() {
+    let mesh = Mesh::start().await;
+    let gw = TestGateway::start(&mesh.config(ALLOW_NOTHING)).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: {REVIEWS}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+        .await
+        .expect("an answer without the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    assert_eq!(mesh.reviews.count(), 0);
+}
