@@ -92,6 +92,12 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
             "text/plain; version=0.0.4",
             metrics::prometheus(state),
         ),
+        // A mutation asked for with GET (a link, an image tag) is refused: POST only.
+        (&Method::GET, "/logging") if query.contains("level=") => reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "changing the log level needs POST /logging?level=<filter>\n",
+        ),
         (&Method::GET, "/logging") => reply(
             StatusCode::OK,
             "text/plain",

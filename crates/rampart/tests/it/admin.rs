@@ -37,6 +37,10 @@ async fn admin_endpoints_report_state() {
         .unwrap();
     assert_eq!(gw.admin("/ready").await.status.as_u16(), 200);
     assert_eq!(gw.admin("/healthz").await.status.as_u16(), 200);
+    // AD-03: no mutation through GET.
+    let before = gw.admin("/logging").await.body;
+    assert_eq!(gw.admin("/logging?level=trace").await.status.as_u16(), 405);
+    assert_eq!(gw.admin("/logging").await.body, before);
 
     let dump: serde_json::Value =
         serde_json::from_str(&gw.admin("/config_dump").await.body).unwrap();

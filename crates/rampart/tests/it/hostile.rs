@@ -80,6 +80,14 @@ async fn hd09_oversized_heads_get_431() {
     many.push_str("Connection: close\r\n\r\n");
     let resp = exchange(&gw, many.as_bytes()).await;
     assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    // HD-10: 10 000 tiny fields.
+    let mut flood = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+    for _ in 0..10_000 {
+        flood.push_str("A: b\r\n");
+    }
+    flood.push_str("\r\n");
+    let (resp, closed) = exchange_keepalive(&gw, flood.as_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 431") && closed, "{resp}");
     assert_eq!(be.count(), 0);
     // Just under the limits is fine.
     let ok = format!(
@@ -137,6 +145,11 @@ async fn h1_framing_and_smuggling_cases() {
         ("H1-09 obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n".into(), Refused("400")),
         ("H1-11 bare CR", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rTransfer-Encoding: chunked\r\n\r\n".into(), Refused("400")),
         ("H1-12 NUL in value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n".into(), Refused("400")),
+        ("H1-12 NUL in name", "GET / HTTP/1.1\r\nHost: a\r\nX-\x00A: b\r\n\r\n".into(), Refused("400")),
+        // A bare LF ends a line for httparse: the head is read as two fields and the request is
+        // framed by what the gateway parsed (never a second, smuggled request).
+        ("H1-10 bare LF", "POST / HTTP/1.1\r\nHost: a\r\nX-A: 1\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n".into(), NoSmuggling),
+        ("HD-11 escape in a value", "GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: a\x1b[31m\r\n\r\n".into(), Refused("400")),
         ("H1-12 DEL in value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x7fb\r\n\r\n".into(), Refused("400")),
         ("H1-13 chunk size zz", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".into(), Aborted("400")),
         ("H1-13 chunk size 17 digits", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n".into(), Aborted("400")),
@@ -301,4 +314,67 @@ async fn sl01_slow_heads_are_closed_at_the_head_timeout() {
         .requests()
         .iter()
         .all(|r| r.uri == "/" || r.uri == "/slow"));
+}
+
+/// H1-04: two identical `Content-Length`s are one: forwarded with exactly one, body intact.
+#[tokio::test]
+async fn h1_04_identical_content_lengths_are_forwarded_as_one() {
+    let (be, gw) = gateway().await;
+    let raw = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    let resp = exchange(&gw, raw.as_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let seen = be.requests().pop().unwrap();
+    assert_eq!(seen.body, "hello");
+    assert_eq!(seen.headers.get_all("content-length").iter().count(), 1);
+}
+
+/// XF-04 and HD-06 / AD-02: a client's `x-forwarded-proto` does not survive a plain listener, an
+/// unknown Host gets 404 (no default virtual host), and admin paths on the data listener are
+/// ordinary paths.
+#[tokio::test]
+async fn xf04_hd06_ad02_edge_headers_hosts_and_admin_paths() {
+    let be = Backend::start("app").await;
+    let yaml = format!(
+        "{G0}{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [app.example]
+  gateways: [edge]
+  http: [{{route: [{{destination: {{host: app.default.svc.cluster.local}}}}]}}]
+",
+        app_service(be.port(), "HTTP")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let resp = gw
+        .get("app.example", "/")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        be.requests().pop().unwrap().headers["x-forwarded-proto"],
+        "http"
+    );
+    let before = be.count();
+    assert_eq!(
+        gw.get("evil.example", "/").send().await.unwrap().status,
+        404
+    );
+    for path in [
+        "/config_dump",
+        "/clusters",
+        "/quitquitquit",
+        "/stats/prometheus",
+    ] {
+        let resp = gw.get("evil.example", path).send().await.unwrap();
+        assert_eq!(resp.status, 404, "{path}: {}", resp.body);
+    }
+    assert_eq!(be.count(), before);
+    // On a routed host they are the backend's paths.
+    let resp = gw.get("app.example", "/config_dump").send().await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(be.requests().pop().unwrap().uri, "/config_dump");
 }
