@@ -656,3 +656,45 @@ async fn sl08_expect_continue_to_a_denied_path() {
     assert!(!text.contains("100 Continue"), "{text}");
     assert_eq!(mesh.reviews.count(), 0);
 }
+
+/// XF-01 and XF-05: with no trusted hops a forged `x-forwarded-for` cannot change `remote.ip`;
+/// with one trusted hop `remoteIpBlocks` read the client from the header while `ipBlocks` keep
+/// reading the TCP peer.
+#[tokio::test]
+async fn xf01_xf05_peer_and_remote_addresses() {
+    let mesh = Mesh::start().await;
+    let deny_local = ingress_policy("DENY", "remoteIpBlocks", "\"127.0.0.1/32\"");
+    let gw = TestGateway::start(&mesh.config(&deny_local)).await;
+    let forged = gw
+        .get(REVIEWS, "/")
+        .header("x-forwarded-for", "203.0.113.9");
+    assert_eq!(forged.send().await.unwrap().status, 403, "XF-01");
+
+    let both = format!(
+        "{}{}",
+        ingress_policy("ALLOW", "remoteIpBlocks", "\"203.0.113.0/24\""),
+        ingress_policy("DENY", "ipBlocks", "\"10.0.0.0/8\"").replace("ingress-policy", "peer-deny")
+    );
+    let gw = TestGateway::start_with(&mesh.config(&both), |o| o.trusted_hops = 1).await;
+    let via = gw
+        .get(REVIEWS, "/")
+        .header("x-forwarded-for", "203.0.113.9");
+    assert_eq!(
+        via.send().await.unwrap().status,
+        200,
+        "remote.ip from the header"
+    );
+    let seen = mesh.reviews.requests().pop().unwrap();
+    assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.9,127.0.0.1");
+    let peer_only = ingress_policy("ALLOW", "ipBlocks", "\"203.0.113.0/24\"");
+    gw.write(&mesh.config(&peer_only));
+    gw.gw.reload().await.expect("reload");
+    let via = gw
+        .get(REVIEWS, "/")
+        .header("x-forwarded-for", "203.0.113.9");
+    assert_eq!(
+        via.send().await.unwrap().status,
+        403,
+        "ipBlocks read the TCP peer"
+    );
+}
