@@ -110,6 +110,9 @@ fn jwt_rule<T>(c: &mut Check<'_, T>, at: &str, rule: &JwtRule) {
     }
     if let Some(uri) = &rule.jwks_uri {
         c.check(&format!("{at}.jwksUri"), jwks_uri(uri));
+        if let Some(warning) = link_local(uri) {
+            c.warn(&format!("{at}.jwksUri"), warning);
+        }
     }
     if let Some(jwks) = &rule.jwks {
         c.check(&format!("{at}.jwks"), jwks_json(jwks));
@@ -188,4 +191,23 @@ fn jwks_json(text: &str) -> Result<(), String> {
         Some(serde_json::Value::Array(_)) => Ok(()),
         _ => Err("jwks must be a JSON object with a \"keys\" array".into()),
     }
+}
+
+/// Istio's IST0175 concern: a `jwksUri` on a link-local address (where cloud metadata services
+/// answer). Rampart refuses to fetch from there; say so at load.
+fn link_local(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let ip: std::net::IpAddr = host.parse().ok()?;
+    let link_local = match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    };
+    link_local.then(|| {
+        format!("jwksUri {uri:?} is a link-local address (cloud metadata services live there): Rampart will not fetch it")
+    })
 }

@@ -174,6 +174,12 @@ fn request_authentication_rules() {
         "spec.jwtRules[0].outputClaimToHeaders[1].header",
         "duplicate",
     );
+    expect_warn(
+        &ra("  jwtRules: [{issuer: a, jwksUri: \"http://169.254.169.254/keys\"}]\n"),
+        5,
+        "spec.jwtRules[0].jwksUri",
+        "link-local",
+    );
     expect(
         &ra("  jwtRules:\n  - issuer: a\n    jwksUri: https://x/k\n    timeout: soon\n"),
         8,
