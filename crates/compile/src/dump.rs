@@ -22,7 +22,12 @@ pub fn security(jwt_rules: &[JwtRule], authz: &Authorization) -> Value {
                 JwksSource::Uri(uri) => uri.to_string(),
             },
         })).collect::<Vec<_>>(),
-        "authorization": {"deny": names(&authz.deny), "allow": names(&authz.allow), "audit": names(&authz.audit)},
+        "authorization": {
+            "custom": authz.custom.iter().map(|(p, provider)| json!({"policy": &*p.name, "provider": &*provider.name})).collect::<Vec<_>>(),
+            "deny": names(&authz.deny),
+            "allow": names(&authz.allow),
+            "audit": names(&authz.audit),
+        },
     })
 }
 

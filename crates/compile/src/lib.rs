@@ -83,9 +83,9 @@ pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
     let mut clusters = clusters::Builder::new(set, &services, me);
     let mut stats = stats::StatTable::new();
     let listeners = gateways::build(set, me, &mut clusters, &mut stats, &mut diags);
+    let authorization = security::authorization(set, me, &mut clusters, &mut diags);
     let clusters = clusters.finish(&mut diags);
     let jwt_rules = security::jwt_rules(set, me);
-    let authorization = security::authorization(set, me, &mut diags);
     let mut dump = dump::render(set, &listeners, &clusters);
     dump["security"] = dump::security(&jwt_rules, &authorization);
     let snapshot = Snapshot {

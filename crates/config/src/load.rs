@@ -46,6 +46,8 @@ pub struct ConfigSet {
     pub service_entries: Vec<Resource<networking::ServiceEntry>>,
     /// WorkloadEntries.
     pub workload_entries: Vec<Resource<networking::WorkloadEntry>>,
+    /// The MeshConfig (`--mesh-config`), when one is given.
+    pub mesh: Option<Arc<crate::mesh::Mesh>>,
     /// BackendTrafficPolicies (active health checks).
     pub backend_traffic_policies: Vec<Resource<envoy_gateway::BackendTrafficPolicy>>,
     /// RequestAuthentications (JWT).
@@ -162,7 +164,7 @@ struct Loader {
 }
 
 /// Diagnostics for one document, before it is known to be a valid resource.
-struct DocCtx {
+pub(crate) struct DocCtx {
     source: Source,
     kind: Option<String>,
     namespace: Option<String>,
@@ -171,7 +173,12 @@ struct DocCtx {
 }
 
 impl DocCtx {
-    fn diag(&mut self, severity: Severity, at: &str, message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn diag(
+        &mut self,
+        severity: Severity,
+        at: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         if severity == Severity::Error {
             self.errors += 1;
         }
@@ -614,3 +621,56 @@ fn remove_at(value: &mut Value, segs: &[Seg]) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Loads a MeshConfig file (Istio's `mesh` YAML: no apiVersion, kind or metadata) and checks the
+/// fields Rampart reads. `None` when it has errors; every problem is in the diagnostics.
+pub fn load_mesh(path: &Path) -> (Option<crate::mesh::Mesh>, Vec<Diagnostic>) {
+    let file: Arc<str> = Arc::from(path.display().to_string());
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            let d = Diagnostic::bare(Severity::Error, file, 0, format!("cannot read: {e}"));
+            return (None, vec![d]);
+        }
+    };
+    load_mesh_str(file, &text)
+}
+
+/// [`load_mesh`] on text already read; `file` names it in diagnostics.
+pub fn load_mesh_str(file: Arc<str>, text: &str) -> (Option<crate::mesh::Mesh>, Vec<Diagnostic>) {
+    let mut out = Vec::new();
+    let parsed = yaml::parse(text);
+    if let Some((line, msg)) = parsed.syntax_error {
+        let msg = format!("YAML syntax error: {msg}");
+        out.push(Diagnostic::bare(Severity::Error, file, line.max(1), msg));
+        return (None, out);
+    }
+    let Some(doc) = parsed.documents.into_iter().find(|d| !d.value.is_null()) else {
+        let config = crate::mesh::MeshConfig::default();
+        let source = Source::new(file, 1, HashMap::new());
+        return (Some(crate::mesh::Mesh { config, source }), out);
+    };
+    let mut cx = DocCtx {
+        source: Source::new(file, doc.line, doc.lines),
+        kind: Some("MeshConfig".into()),
+        namespace: None,
+        name: None,
+        errors: 0,
+    };
+    for (line, at, msg) in doc.problems {
+        let mut d = cx.diag(Severity::Error, &at, msg);
+        d.line = line;
+        out.push(d);
+    }
+    let config = deserialize_all::<crate::mesh::MeshConfig>(&doc.value, "", &mut cx, &mut out);
+    let Some(config) = config.filter(|_| cx.errors == 0) else {
+        return (None, out);
+    };
+    validate::mesh::validate(&config, &mut cx, &mut out);
+    let ok = cx.errors == 0;
+    let mesh = crate::mesh::Mesh {
+        config,
+        source: cx.source,
+    };
+    (ok.then_some(mesh), out)
+}

@@ -15,15 +15,14 @@ use crate::respond;
 /// Envoy's RBAC denial body.
 const DENIED: &str = "RBAC: access denied";
 
-/// Evaluates the policies; `Some(403)` when the request is denied.
-pub fn check<B>(
-    policies: &Authorization,
-    req: &Request<B>,
-    host: &str,
-    cx: &ConnCx,
-    auth: Option<&dyn AuthView>,
-) -> Option<http::Response<ResponseBody>> {
-    let view = AuthzRequest {
+/// What authorization sees of `req`.
+pub fn view<'a, B>(
+    req: &'a Request<B>,
+    host: &'a str,
+    cx: &'a ConnCx,
+    auth: Option<&'a dyn AuthView>,
+) -> AuthzRequest<'a> {
+    AuthzRequest {
         method: req.method().as_str(),
         host,
         path: req.uri().path(),
@@ -35,8 +34,18 @@ pub fn check<B>(
         sni: None,
         peer_principal: None,
         auth,
-    };
-    let verdict = policies.evaluate(&view);
+    }
+}
+
+/// Evaluates the DENY, ALLOW and AUDIT policies; `Some(403)` when the request is denied.
+pub fn check<B>(
+    policies: &Authorization,
+    req: &Request<B>,
+    host: &str,
+    cx: &ConnCx,
+    auth: Option<&dyn AuthView>,
+) -> Option<http::Response<ResponseBody>> {
+    let verdict = policies.evaluate(&view(req, host, cx, auth));
     if verdict.audited {
         tracing::info!(
             target: "rampart::audit",

@@ -11,6 +11,7 @@ pub mod body;
 pub mod codec;
 pub mod cors;
 pub mod error;
+pub mod ext_authz;
 pub mod forward;
 pub mod head_timeout;
 pub mod headers;

@@ -22,6 +22,7 @@ use crate::authz;
 use crate::body::ResponseBody;
 use crate::cors;
 use crate::error::Error;
+use crate::ext_authz;
 use crate::forward::{self, Replay, Target};
 use crate::head_timeout::HeadClock;
 use crate::headers;
@@ -153,12 +154,27 @@ async fn dispatch(
         }
     }
     let policies = &active.model.authorization;
+    let mut allowed_headers = None;
     if !policies.is_empty() {
-        let auth = identity.as_deref().map(authn::JwtView);
-        let auth = auth
-            .as_ref()
-            .map(|v| v as &dyn rampart_model::authz::AuthView);
-        if let Some(resp) = authz::check(policies, &req, authority_of(&req), cx, auth) {
+        let jwt = identity.as_deref().map(authn::JwtView);
+        let auth = || {
+            jwt.as_ref()
+                .map(|v| v as &dyn rampart_model::authz::AuthView)
+        };
+        // CUSTOM first, then DENY and ALLOW (Istio's order).
+        let custom = match policies.custom.is_empty() {
+            true => None,
+            false => policies
+                .custom_check(&authz::view(&req, authority_of(&req), cx, auth()))
+                .cloned(),
+        };
+        if let Some(provider) = custom {
+            match ext_authz::check(&provider, &mut req, active, cx, flags).await {
+                ext_authz::Decision::Allow(headers) => allowed_headers = Some(headers),
+                ext_authz::Decision::Deny(resp) => return (resp, stat),
+            }
+        }
+        if let Some(resp) = authz::check(policies, &req, authority_of(&req), cx, auth()) {
             return (resp, stat);
         }
     }
@@ -227,6 +243,9 @@ async fn dispatch(
     }
     if let Some(q) = &quota {
         crate::rate_limit::decorate(q, resp.headers_mut());
+    }
+    if let Some(headers) = allowed_headers {
+        resp.headers_mut().extend(headers);
     }
     (resp, stat)
 }

@@ -54,6 +54,8 @@ pub struct GatewayOptions {
     pub path_normalization: PathNormalization,
     /// HTTP/1 request-head timeout (`--request-headers-timeout`); `None`: unbounded.
     pub request_headers_timeout: Option<Duration>,
+    /// Istio MeshConfig file (`--mesh-config`): external authorizers for CUSTOM policies.
+    pub mesh_config: Option<PathBuf>,
 }
 
 impl GatewayOptions {
@@ -72,6 +74,7 @@ impl GatewayOptions {
             rate_limit_global: None,
             path_normalization: PathNormalization::default(),
             request_headers_timeout: Some(Duration::from_secs(10)),
+            mesh_config: None,
         }
     }
 }
@@ -104,10 +107,11 @@ impl Gateway {
     /// Returns once listeners accept connections. Must run inside a Tokio runtime, which then
     /// hosts the admin server, reloads and DNS resolution.
     pub async fn start(opts: GatewayOptions) -> anyhow::Result<Gateway> {
-        let first = load(&opts.config, &opts.identity).map_err(|diags| {
-            let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("invalid configuration:\n{}", text.join("\n"))
-        })?;
+        let first =
+            load(&opts.config, opts.mesh_config.as_deref(), &opts.identity).map_err(|diags| {
+                let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("invalid configuration:\n{}", text.join("\n"))
+            })?;
         for w in &first.warnings {
             tracing::warn!("{w}");
         }
@@ -177,16 +181,16 @@ impl Gateway {
         };
         let (requests, rx) = mpsc::channel(8);
         let watcher = if opts.watch {
-            Some(
-                crate::watch::watch(&opts.config, requests.clone())
-                    .context("watching config files")?,
-            )
+            let mut watched = opts.config.clone();
+            watched.extend(opts.mesh_config.clone());
+            Some(crate::watch::watch(&watched, requests.clone()).context("watching config files")?)
         } else {
             None
         };
         let (attempts_tx, attempts) = watch::channel(0);
         let reloader = Reloader {
             config: opts.config,
+            mesh_config: opts.mesh_config,
             identity: opts.identity,
             state: state.clone(),
             attempts: attempts_tx,
@@ -257,6 +261,7 @@ fn addresses(snapshot: &Snapshot) -> Vec<SocketAddr> {
 /// The single writer of configuration state.
 struct Reloader {
     config: Vec<PathBuf>,
+    mesh_config: Option<PathBuf>,
     identity: ProxyIdentity,
     state: Arc<AdminState>,
     attempts: watch::Sender<u64>,
@@ -292,7 +297,7 @@ impl Reloader {
     fn reload_once(&self, workers: &mut Workers) -> Result<u64, Vec<String>> {
         let state = &self.state;
         let previous = state.status.load_full();
-        let result = load(&self.config, &self.identity)
+        let result = load(&self.config, self.mesh_config.as_deref(), &self.identity)
             .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>())
             .and_then(|loaded| {
                 let mut snapshot = loaded.snapshot;

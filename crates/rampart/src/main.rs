@@ -61,6 +61,9 @@ enum Command {
         /// Path normalisation before routing and authorization (Istio meshConfig pathNormalization).
         #[arg(long, default_value = "MERGE_SLASHES", value_parser = ["NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"])]
         path_normalization: String,
+        /// Istio MeshConfig file (extensionProviders for CUSTOM authorization policies).
+        #[arg(long)]
+        mesh_config: Option<PathBuf>,
         /// Seconds an HTTP/1 request head may take to arrive (slowloris); 0 turns it off.
         #[arg(long, default_value_t = 10)]
         request_headers_timeout: u64,
@@ -93,6 +96,9 @@ enum Command {
         /// Workload label k=v (repeatable; default istio=ingressgateway).
         #[arg(long = "label")]
         labels: Vec<String>,
+        /// Istio MeshConfig file.
+        #[arg(long)]
+        mesh_config: Option<PathBuf>,
     },
     /// Show which listener, route and destination a request would take, and why earlier rules did not match.
     Explain {
@@ -105,6 +111,9 @@ enum Command {
         /// Workload label k=v (repeatable).
         #[arg(long = "label")]
         labels: Vec<String>,
+        /// Istio MeshConfig file.
+        #[arg(long)]
+        mesh_config: Option<PathBuf>,
         /// HTTP method.
         method: String,
         /// URL, e.g. http://reviews.default.svc.cluster.local:8080/reviews/1
@@ -176,6 +185,7 @@ fn main() -> anyhow::Result<()> {
             trusted_hops,
             path_normalization,
             request_headers_timeout,
+            mesh_config,
             no_watch,
             access_log,
             access_log_format,
@@ -204,6 +214,7 @@ fn main() -> anyhow::Result<()> {
                     .unwrap_or_default(),
                 request_headers_timeout: (request_headers_timeout > 0)
                     .then(|| Duration::from_secs(request_headers_timeout)),
+                mesh_config,
                 access_log: access_log.map(|path| {
                     let format = if access_log_format == "json" {
                         AccessLogFormat::Json
@@ -224,17 +235,25 @@ fn main() -> anyhow::Result<()> {
             };
             control_runtime()?.block_on(cmd::run::run(opts, Duration::from_secs(drain_timeout)))
         }
-        Command::Validate { paths, labels } => {
-            std::process::exit(cmd::validate::run(&paths, &identity(&labels, None, None)?))
-        }
+        Command::Validate {
+            paths,
+            labels,
+            mesh_config,
+        } => std::process::exit(cmd::validate::run(
+            &paths,
+            mesh_config.as_deref(),
+            &identity(&labels, None, None)?,
+        )),
         Command::Explain {
             config,
             headers,
             labels,
+            mesh_config,
             method,
             url,
         } => std::process::exit(cmd::explain::run(
             &config,
+            mesh_config.as_deref(),
             &identity(&labels, None, None)?,
             &method,
             &url,

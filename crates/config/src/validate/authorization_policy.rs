@@ -37,10 +37,14 @@ pub fn validate(res: &Resource<AuthorizationPolicy>, out: &mut Vec<Diagnostic>) 
     let action = spec.action.as_deref().unwrap_or("ALLOW");
     match action {
         "ALLOW" | "DENY" | "AUDIT" => {}
-        "CUSTOM" => c.err(
-            "spec.action",
-            "action CUSTOM (external authorization) is not supported by Rampart yet",
-        ),
+        "CUSTOM" => {
+            if spec.provider.as_ref().is_none_or(|p| p.name.is_empty()) {
+                c.err(
+                    "spec.provider.name",
+                    "a CUSTOM policy needs provider.name (an extensionProviders entry of the MeshConfig)",
+                );
+            }
+        }
         other => c.err(
             "spec.action",
             format!("action {other:?} is not one of ALLOW, DENY, AUDIT, CUSTOM"),
@@ -52,7 +56,7 @@ pub fn validate(res: &Resource<AuthorizationPolicy>, out: &mut Vec<Diagnostic>) 
             "provider must not be set for ALLOW, DENY and AUDIT actions",
         );
     }
-    if spec.rules.is_empty() && matches!(action, "DENY" | "AUDIT") {
+    if spec.rules.is_empty() && matches!(action, "DENY" | "AUDIT" | "CUSTOM") {
         c.err(
             "spec.rules",
             format!("a policy with action {action} must have rules: use rules: [{{}}] to match every request"),

@@ -13,6 +13,7 @@ pub mod destination_rule;
 pub mod gateway;
 mod http_policy;
 mod http_route;
+pub(crate) mod mesh;
 mod rate_limit;
 pub mod request_authentication;
 pub mod service_entry;

@@ -9,6 +9,7 @@ mod destination_rule;
 mod gateway;
 mod http_policy;
 mod http_route;
+mod mesh;
 mod rate_limit;
 mod security;
 mod service_entry;

@@ -6,6 +6,7 @@
 //! matches when any of its rules does; a rule when every one of its `from`, `to` and `when`
 //! parts does (inside a list field, any value; `not*` fields, no value).
 
+mod ext_authz;
 mod matchers;
 mod path_template;
 #[cfg(test)]
@@ -15,12 +16,15 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName};
 
+pub use ext_authz::ExtAuthz;
 pub use matchers::{Cidr, Field, PathPattern, StrPattern};
 pub use path_template::PathTemplate;
 
 /// Every policy that applies to this proxy, by action.
 #[derive(Debug, Default)]
 pub struct Authorization {
+    /// CUSTOM policies, each with its external authorizer.
+    pub custom: Box<[(Policy, std::sync::Arc<ExtAuthz>)]>,
     /// DENY policies.
     pub deny: Box<[Policy]>,
     /// ALLOW policies; when there is at least one, a request must match one of them.
@@ -32,7 +36,19 @@ pub struct Authorization {
 impl Authorization {
     /// Whether no policy applies (requests skip authorization entirely).
     pub fn is_empty(&self) -> bool {
-        self.deny.is_empty() && self.allow.is_empty() && self.audit.is_empty()
+        self.custom.is_empty()
+            && self.deny.is_empty()
+            && self.allow.is_empty()
+            && self.audit.is_empty()
+    }
+
+    /// The external authorizer to ask, when a CUSTOM policy matches (evaluated before every
+    /// other action, as in Istio).
+    pub fn custom_check(&self, req: &AuthzRequest<'_>) -> Option<&std::sync::Arc<ExtAuthz>> {
+        self.custom
+            .iter()
+            .find(|(policy, _)| policy.matches(req, true))
+            .map(|(_, provider)| provider)
     }
 
     /// Istio's decision for `req`.

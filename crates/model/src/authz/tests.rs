@@ -85,6 +85,7 @@ fn deny_wins_over_allow_and_audit_never_decides() {
             })],
         )]),
         audit: Box::new([policy("ns/audit", vec![Rule::default()])]),
+        ..Default::default()
     };
     let v = authz.evaluate(&req("GET", "a", "/admin/x", &h));
     assert_eq!(

@@ -1,6 +1,6 @@
 //! `rampart explain --config PATH... METHOD URL [-H 'k: v']...`
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use rampart_compile::explain::{explain, Probe};
@@ -9,12 +9,13 @@ use rampart_compile::ProxyIdentity;
 /// Prints the routing decision; returns the exit code.
 pub fn run(
     paths: &[PathBuf],
+    mesh: Option<&Path>,
     me: &ProxyIdentity,
     method: &str,
     url: &str,
     headers: &[String],
 ) -> anyhow::Result<i32> {
-    let loaded = match crate::load::load(paths, me) {
+    let loaded = match crate::load::load(paths, mesh, me) {
         Ok(l) => l,
         Err(diags) => {
             for d in diags {

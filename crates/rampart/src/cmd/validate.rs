@@ -1,13 +1,13 @@
 //! `rampart validate PATH...`: load, validate and compile; print every problem.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rampart_compile::ProxyIdentity;
 
 /// Prints diagnostics as `file:line: Kind ns/name: field: message`; returns the exit code
 /// (0 valid, 1 invalid).
-pub fn run(paths: &[PathBuf], me: &ProxyIdentity) -> i32 {
-    match crate::load::load(paths, me) {
+pub fn run(paths: &[PathBuf], mesh: Option<&Path>, me: &ProxyIdentity) -> i32 {
+    match crate::load::load(paths, mesh, me) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 println!("{w}");

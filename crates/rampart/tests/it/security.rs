@@ -698,3 +698,145 @@ async fn xf01_xf05_peer_and_remote_addresses() {
         "ipBlocks read the TCP peer"
     );
 }
+
+/// Istio's external authorization task (authz-custom): a CUSTOM policy sends `/headers` to the
+/// `sample-ext-authz-http` provider of the MeshConfig, which allows requests carrying
+/// `x-ext-authz: allow`. Its verdict header reaches the backend on allow and the client on deny;
+/// with the authorizer gone, requests get `statusOnError` unless `failOpen`.
+#[tokio::test]
+async fn custom_action_asks_the_external_authorizer() {
+    let mesh = Mesh::start().await;
+    let authorizer = Backend::with("ext-authz", |r| {
+        let allowed = r.headers.get("x-ext-authz").is_some_and(|v| v == "allow");
+        if allowed {
+            rampart_testkit::Reply::new(200, "").header("x-ext-authz-check-result", "allowed")
+        } else {
+            rampart_testkit::Reply::new(
+                403,
+                "denied by ext_authz for not found header `x-ext-authz: allow` in the request",
+            )
+            .header("x-ext-authz-check-result", "denied")
+        }
+    })
+    .await;
+    let dir = crate::support::temp_dir();
+    let mesh_file = dir.join("mesh");
+    let write_mesh = |extra: &str| {
+        std::fs::write(
+            &mesh_file,
+            format!(
+                "extensionProviders:
+- name: \"sample-ext-authz-http\"
+  envoyExtAuthzHttp:
+    service: \"foo/ext-authz.foo.svc.cluster.local\"
+    port: \"8000\"
+    pathPrefix: /check
+    includeRequestHeadersInCheck: [\"x-ext-authz\"]
+    headersToUpstreamOnAllow: [\"x-ext-authz-check-result\"]
+    headersToDownstreamOnDeny: [\"x-ext-authz-check-result\"]
+{extra}"
+            ),
+        )
+        .unwrap()
+    };
+    write_mesh("");
+    let policies = format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ext-authz, namespace: foo}}
+spec:
+  hosts: [ext-authz.foo.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 8000, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: ext-authz}}
+spec:
+  selector: {{matchLabels: {{istio: ingressgateway}}}}
+  action: CUSTOM
+  provider: {{name: sample-ext-authz-http}}
+  rules:
+  - to:
+    - operation:
+        paths: [\"/headers\"]
+",
+        authorizer.port()
+    );
+    let file = mesh_file.clone();
+    let gw = TestGateway::start_with(&mesh.config(&policies), |o| o.mesh_config = Some(file)).await;
+
+    let denied = gw
+        .get(REVIEWS, "/headers?x=1")
+        .header("x-ext-authz", "deny")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status, 403);
+    assert!(
+        denied.body.starts_with("denied by ext_authz"),
+        "{}",
+        denied.body
+    );
+    assert_eq!(denied.header("x-ext-authz-check-result"), "denied");
+    assert_eq!(mesh.reviews.count(), 0);
+    let check = authorizer.requests().pop().unwrap();
+    assert_eq!(check.uri, "/check/headers?x=1");
+    assert_eq!(check.method, http::Method::GET);
+    assert_eq!(check.headers["x-ext-authz"], "deny");
+
+    let allowed = gw
+        .get(REVIEWS, "/headers")
+        .header("x-ext-authz", "allow")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status, 200);
+    assert_eq!(
+        mesh.reviews.requests().pop().unwrap().headers["x-ext-authz-check-result"],
+        "allowed"
+    );
+    // Paths the policy does not name are not checked.
+    let before = authorizer.count();
+    assert_eq!(gw.get(REVIEWS, "/ip").send().await.unwrap().status, 200);
+    assert_eq!(authorizer.count(), before);
+
+    // The authorizer gone: 403 (statusOnError's default), then open with failOpen.
+    authorizer.stop().await;
+    let resp = gw
+        .get(REVIEWS, "/headers")
+        .header("x-ext-authz", "allow")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 403);
+    write_mesh("    failOpen: true\n");
+    gw.gw.reload().await.expect("reload");
+    let resp = gw.get(REVIEWS, "/headers").send().await.unwrap();
+    assert_eq!(resp.status, 200);
+}
+
+#[tokio::test]
+async fn custom_policies_need_a_known_provider() {
+    let mesh = Mesh::start().await;
+    let gw = TestGateway::start(&mesh.config(ALLOW_ALL)).await;
+    gw.write(&mesh.config(
+        "---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ext}
+spec:
+  action: CUSTOM
+  provider: {name: nowhere}
+  rules: [{}]
+",
+    ));
+    let errors = gw.gw.reload().await.expect_err("rejected").join("\n");
+    assert!(
+        errors.contains("spec.provider.name") && errors.contains("no MeshConfig"),
+        "{errors}"
+    );
+}

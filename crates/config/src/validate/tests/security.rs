@@ -31,11 +31,20 @@ fn istio_task_policies_are_clean() {
 #[test]
 fn authorization_policy_rules() {
     expect(&ap("  action: ALLOWED\n"), 5, "spec.action", "not one of");
+    clean(&ap(
+        "  action: CUSTOM\n  provider: {name: ext}\n  rules: [{}]\n",
+    ));
     expect(
-        &ap("  action: CUSTOM\n  provider: {name: ext}\n  rules: [{}]\n"),
-        5,
-        "spec.action",
-        "CUSTOM",
+        &ap("  action: CUSTOM\n  rules: [{}]\n"),
+        4,
+        "spec.provider.name",
+        "needs provider.name",
+    );
+    expect(
+        &ap("  action: CUSTOM\n  provider: {name: ext}\n"),
+        4,
+        "spec.rules",
+        "must have rules",
     );
     expect(
         &ap("  provider: {name: ext}\n"),
