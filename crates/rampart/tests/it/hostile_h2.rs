@@ -242,3 +242,113 @@ async fn h2_floods_end_the_connection() {
     let ok = gw.get("a", "/after").http2().send().await.unwrap();
     assert_eq!(ok.status, 200);
 }
+
+/// H2-02, H2-08, H2-09, H2-10: resets we cause, an HPACK bomb, a table-size update beyond our
+/// setting and a window overflow each end the connection (or the stream) and reach no backend.
+#[tokio::test]
+async fn h2_protocol_abuse_ends_the_connection() {
+    let be = Backend::start("app").await;
+    let gw = gateway_with(&be).await;
+    const COMPRESSION_ERROR: u32 = 0x9;
+    const FLOW_CONTROL_ERROR: u32 = 0x3;
+
+    // H2-02: 1 000 requests without :path, each one a stream error we answer with RST_STREAM.
+    let mut c = connect(&gw).await;
+    let mut flood = Vec::new();
+    for i in 0..1_000u32 {
+        let fields = [(":method", "GET"), (":scheme", "http"), (":authority", "a")];
+        flood.extend(frame(
+            h2raw::HEADERS,
+            h2raw::END_HEADERS | h2raw::END_STREAM,
+            1 + 2 * i,
+            &header_block(&fields),
+        ));
+    }
+    let _ = c.send(&flood).await;
+    let frames = c.read_until(WAIT, |f| f.kind == h2raw::GOAWAY).await;
+    let resets = frames
+        .iter()
+        .filter(|f| f.kind == h2raw::RST_STREAM)
+        .count();
+    assert!(
+        frames.iter().any(|f| f.kind == h2raw::GOAWAY) && resets <= 200,
+        "H2-02: {resets} resets, last {:?}",
+        frames.last()
+    );
+
+    // H2-08: a 4 000-byte header added to the dynamic table, then referenced 20 000 times.
+    let mut c = connect(&gw).await;
+    let mut block = header_block(&get("/bomb", "a", &[]));
+    block.extend([0x40, 3]); // literal with incremental indexing, new name "x-a"
+    block.extend(b"x-a");
+    block.extend([0x7f, 0xa1, 0x1e]); // value length 4 000 (127 + 3 873)
+    block.extend(std::iter::repeat_n(b'b', 4_000));
+    block.extend(std::iter::repeat_n(0xbe, 20_000)); // indexed: dynamic entry 62
+    let mut chunks = block.chunks(16_000);
+    let mut bytes = frame(h2raw::HEADERS, h2raw::END_STREAM, 1, chunks.next().unwrap());
+    let rest: Vec<&[u8]> = chunks.collect();
+    for (i, chunk) in rest.iter().enumerate() {
+        let flags = if i + 1 == rest.len() {
+            h2raw::END_HEADERS
+        } else {
+            0
+        };
+        bytes.extend(frame(h2raw::CONTINUATION, flags, 1, chunk));
+    }
+    let _ = c.send(&bytes).await;
+    let frames = c
+        .read_until(WAIT, |f| {
+            f.kind == h2raw::GOAWAY || (f.stream == 1 && f.kind != h2raw::WINDOW_UPDATE)
+        })
+        .await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.kind == h2raw::GOAWAY || f.stream == 1),
+        "H2-08: no answer: {frames:?}"
+    );
+
+    // H2-09: a dynamic table size update to 2^20, above our 4 096.
+    let mut c = connect(&gw).await;
+    let mut block = vec![0x3f, 0xe1, 0xff, 0x3f]; // size update: 31 + 1 048 545
+    block.extend(header_block(&get("/", "a", &[])));
+    c.send(&frame(
+        h2raw::HEADERS,
+        h2raw::END_HEADERS | h2raw::END_STREAM,
+        1,
+        &block,
+    ))
+    .await
+    .unwrap();
+    let frames = c.read_until(WAIT, |f| f.kind == h2raw::GOAWAY).await;
+    let goaway = frames.iter().find(|f| f.kind == h2raw::GOAWAY);
+    // RFC 7541 §4.2 asks for COMPRESSION_ERROR; h2 reports the decoding error as PROTOCOL_ERROR.
+    // Either way the connection ends.
+    let code = goaway.and_then(|f| f.error_code());
+    assert!(
+        matches!(code, Some(COMPRESSION_ERROR | h2raw::PROTOCOL_ERROR)),
+        "H2-09: {frames:?}"
+    );
+
+    // H2-10: WINDOW_UPDATE pushing the connection window past 2^31 - 1.
+    let mut c = connect(&gw).await;
+    c.send(&frame(
+        h2raw::WINDOW_UPDATE,
+        0,
+        0,
+        &0x7fff_ffffu32.to_be_bytes(),
+    ))
+    .await
+    .unwrap();
+    let frames = c.read_until(WAIT, |f| f.kind == h2raw::GOAWAY).await;
+    let goaway = frames.iter().find(|f| f.kind == h2raw::GOAWAY);
+    assert_eq!(
+        goaway.and_then(|f| f.error_code()),
+        Some(FLOW_CONTROL_ERROR),
+        "H2-10: {frames:?}"
+    );
+
+    assert_eq!(be.count(), 0, "none of it reached the backend");
+    let ok = gw.get("a", "/after").http2().send().await.unwrap();
+    assert_eq!(ok.status, 200);
+}
