@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+/// `google.protobuf.Duration`'s largest value (10 000 years), the bound Istio's API enforces.
+const MAX_SECS: u128 = 315_576_000_000;
+
 /// Parses a Go-style duration (`time.ParseDuration`): a sequence of decimal numbers with unit
 /// suffixes `ns`, `us` (`µs`), `ms`, `s`, `m`, `h`. Negative durations are rejected.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -73,8 +76,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         total = total
             .checked_add(whole * unit + frac * unit / scale)
             .ok_or_else(bad)?;
-        if total > u128::from(u64::MAX) * 1_000_000_000 {
-            return Err(format!("invalid duration {s:?}: too large"));
+        if total > MAX_SECS * 1_000_000_000 {
+            return Err(format!(
+                "invalid duration {s:?}: out of range (at most {MAX_SECS}s, protobuf's limit)"
+            ));
         }
     }
     let secs = u64::try_from(total / 1_000_000_000).map_err(|_| bad())?;

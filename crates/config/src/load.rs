@@ -56,6 +56,35 @@ pub struct ConfigSet {
     pub authorization_policies: Vec<Resource<security::AuthorizationPolicy>>,
 }
 
+/// Largest configuration file read: a bigger one is refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a configuration file: at most [`MAX_FILE_BYTES`], UTF-8 (a leading BOM is dropped).
+fn read_config_file(p: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let file = std::fs::File::open(p)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than the {} MiB limit", MAX_FILE_BYTES >> 20),
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count();
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("invalid UTF-8 at line {line}"),
+        )
+    })?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
 /// Loads files (multi-document YAML) and directories (every `*.yaml` / `*.yml` in them, sorted
 /// by name, not recursive). An unreadable path is an error diagnostic.
 pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Loaded {
@@ -240,7 +269,7 @@ impl Loader {
     }
 
     fn add_file(&mut self, p: &Path) {
-        match std::fs::read_to_string(p) {
+        match read_config_file(p) {
             Ok(text) => self.add_text(Arc::from(p.display().to_string()), &text),
             Err(e) => self.unreadable(p, e),
         }
@@ -626,7 +655,7 @@ mod tests;
 /// fields Rampart reads. `None` when it has errors; every problem is in the diagnostics.
 pub fn load_mesh(path: &Path) -> (Option<crate::mesh::Mesh>, Vec<Diagnostic>) {
     let file: Arc<str> = Arc::from(path.display().to_string());
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_config_file(path) {
         Ok(text) => text,
         Err(e) => {
             let d = Diagnostic::bare(Severity::Error, file, 0, format!("cannot read: {e}"));

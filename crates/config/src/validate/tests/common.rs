@@ -86,7 +86,7 @@ fn duration_string_rules() {
         ),
         (
             "9999999999999999h",
-            "invalid duration \"9999999999999999h\": too large",
+            "invalid duration \"9999999999999999h\": out of range",
         ),
         ("0.5ms", "duration must be greater than 1ms"),
         ("1.5ms", "only durations to ms precision are supported"),
