@@ -41,11 +41,6 @@ pub fn prometheus(state: &AdminState) -> String {
     );
     let _ = writeln!(out, "# TYPE rampart_config_version gauge");
     let _ = writeln!(out, "rampart_config_version {}", status.version);
-    let _ = writeln!(
-        out,
-        "# HELP rampart_downstream_rejected_total Requests refused by the gateway itself (malformed, unauthenticated, unauthorized), by reason."
-    );
-    let _ = writeln!(out, "# TYPE rampart_downstream_rejected_total counter");
     if let Some(log) = &state.shared.options.access_log {
         let _ = writeln!(
             out,
@@ -58,6 +53,21 @@ pub fn prometheus(state: &AdminState) -> String {
             log.dropped.load(Ordering::Relaxed)
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP rampart_downstream_cx_active Downstream connections open."
+    );
+    let _ = writeln!(out, "# TYPE rampart_downstream_cx_active gauge");
+    let _ = writeln!(
+        out,
+        "rampart_downstream_cx_active {}",
+        state.shared.connections.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP rampart_downstream_rejected_total Requests refused by the gateway itself (malformed, unauthenticated, unauthorized), by reason."
+    );
+    let _ = writeln!(out, "# TYPE rampart_downstream_rejected_total counter");
     for refusal in Refusal::ALL {
         let _ = writeln!(
             out,

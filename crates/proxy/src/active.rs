@@ -61,6 +61,8 @@ pub struct Options {
     /// How long an HTTP/1 request head may take to arrive (Envoy's `request_headers_timeout`);
     /// `None`: unbounded.
     pub request_headers_timeout: Option<std::time::Duration>,
+    /// Most downstream connections open at once; more are closed at accept. `None`: no limit.
+    pub max_connections: Option<usize>,
     /// Redis for global rate limits; `None` = only local limits can be served.
     pub rate_limit_global: Option<rampart_ratelimit::GlobalSettings>,
 }
@@ -78,6 +80,8 @@ pub struct Shared {
     pub rate_limits: rampart_ratelimit::Limiter,
     /// JWKS caches that outlive snapshots.
     pub jwks: Arc<JwksRegistry>,
+    /// Downstream connections open now.
+    pub connections: std::sync::atomic::AtomicUsize,
     /// Requests refused before routing, by [`crate::headers::Refusal`] (in its order).
     pub rejected: [AtomicU64; crate::headers::Refusal::ALL.len()],
 }
@@ -98,6 +102,7 @@ impl Shared {
             options,
             registry,
             jwks,
+            connections: Default::default(),
             rejected: Default::default(),
         }
     }

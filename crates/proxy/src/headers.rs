@@ -46,17 +46,20 @@ pub enum Refusal {
     JwtInvalid,
     /// Denied by an AuthorizationPolicy (answered 403, connection kept).
     AuthzDenied,
+    /// A connection over `--max-connections`, closed at accept.
+    ConnectionLimit,
 }
 
 impl Refusal {
     /// Every reason, in counter order.
-    pub const ALL: [Refusal; 6] = [
+    pub const ALL: [Refusal; 7] = [
         Self::Underscore,
         Self::BadHost,
         Self::EscapedSlash,
         Self::EncodedNul,
         Self::JwtInvalid,
         Self::AuthzDenied,
+        Self::ConnectionLimit,
     ];
 
     /// Label for `rampart_downstream_rejected_total{reason}`.
@@ -68,6 +71,7 @@ impl Refusal {
             Self::EncodedNul => "path_encoded_nul",
             Self::JwtInvalid => "jwt_invalid",
             Self::AuthzDenied => "authz_denied",
+            Self::ConnectionLimit => "connection_limit",
         }
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,6 +202,12 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                let Some(slot) = ConnectionSlot::take(&shared) else {
+                    // Over the connection limit: closed at accept, the others go on.
+                    shared.count_refusal(crate::headers::Refusal::ConnectionLimit);
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let local_ip = match bound_ip {
                     Some(ip) if !ip.is_unspecified() => ip,
@@ -211,7 +218,10 @@ async fn accept_loop(
                 if headers_timeout.is_some() {
                     sweep.track(&cx.clock);
                 }
-                connections.spawn(codec::serve(stream, cx));
+                connections.spawn(async move {
+                    codec::serve(stream, cx).await;
+                    drop(slot);
+                });
             }
             _ = stopped(&mut stop) => break,
         }
@@ -227,4 +237,29 @@ async fn accept_loop(
 /// Resolves once the flag is set (or its sender is gone).
 async fn stopped(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|&set| set).await.map(|_| ());
+}
+
+/// One of the process's downstream connections (`--max-connections`), given back on drop.
+struct ConnectionSlot(Arc<Shared>);
+
+impl ConnectionSlot {
+    /// A slot, unless the limit is reached.
+    fn take(shared: &Arc<Shared>) -> Option<Self> {
+        let open = shared.connections.fetch_add(1, Ordering::Relaxed);
+        if shared
+            .options
+            .max_connections
+            .is_some_and(|max| open >= max)
+        {
+            shared.connections.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Self(shared.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }

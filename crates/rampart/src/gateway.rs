@@ -56,7 +56,13 @@ pub struct GatewayOptions {
     pub request_headers_timeout: Option<Duration>,
     /// Istio MeshConfig file (`--mesh-config`): external authorizers for CUSTOM policies.
     pub mesh_config: Option<PathBuf>,
+    /// Most downstream connections at once (`--max-connections`); `None`: no limit.
+    pub max_connections: Option<usize>,
 }
+
+/// Downstream connections a gateway accepts at once unless told otherwise (the hostile plan's
+/// edge default; Envoy's overload manager plays this role).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 impl GatewayOptions {
     /// Defaults for serving `config`: no admin, one worker, no file watch.
@@ -75,6 +81,7 @@ impl GatewayOptions {
             path_normalization: PathNormalization::default(),
             request_headers_timeout: Some(Duration::from_secs(10)),
             mesh_config: None,
+            max_connections: Some(DEFAULT_MAX_CONNECTIONS),
         }
     }
 }
@@ -133,6 +140,7 @@ impl Gateway {
                 trusted_hops: opts.trusted_hops,
                 path_normalization: opts.path_normalization,
                 request_headers_timeout: opts.request_headers_timeout,
+                max_connections: opts.max_connections,
                 rate_limit_global: opts.rate_limit_global.clone(),
                 access_log: match &opts.access_log {
                     Some((path, format)) => Some(Arc::new(
@@ -236,6 +244,14 @@ impl Gateway {
     /// Version of the snapshot being served.
     pub fn version(&self) -> u64 {
         self.state.status.load().version
+    }
+
+    /// Downstream connections open now.
+    pub fn active_connections(&self) -> usize {
+        self.state
+            .shared
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Drains: `/ready` turns 503, listeners stop accepting, in-flight requests finish (up to

@@ -64,6 +64,9 @@ enum Command {
         /// Istio MeshConfig file (extensionProviders for CUSTOM authorization policies).
         #[arg(long)]
         mesh_config: Option<PathBuf>,
+        /// Most downstream connections at once; more are closed at accept (0 = no limit).
+        #[arg(long, default_value_t = rampart::gateway::DEFAULT_MAX_CONNECTIONS)]
+        max_connections: usize,
         /// Seconds an HTTP/1 request head may take to arrive (slowloris); 0 turns it off.
         #[arg(long, default_value_t = 10)]
         request_headers_timeout: u64,
@@ -186,6 +189,7 @@ fn main() -> anyhow::Result<()> {
             path_normalization,
             request_headers_timeout,
             mesh_config,
+            max_connections,
             no_watch,
             access_log,
             access_log_format,
@@ -215,6 +219,7 @@ fn main() -> anyhow::Result<()> {
                 request_headers_timeout: (request_headers_timeout > 0)
                     .then(|| Duration::from_secs(request_headers_timeout)),
                 mesh_config,
+                max_connections: (max_connections > 0).then_some(max_connections),
                 access_log: access_log.map(|path| {
                     let format = if access_log_format == "json" {
                         AccessLogFormat::Json

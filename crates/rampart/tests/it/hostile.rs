@@ -378,3 +378,49 @@ spec:
     assert_eq!(resp.status, 200);
     assert_eq!(be.requests().pop().unwrap().uri, "/config_dump");
 }
+
+/// SL-09: past `--max-connections` new connections are closed at accept while the open ones
+/// are served; closing some frees their places.
+#[tokio::test]
+async fn sl09_connections_over_the_limit_are_closed_at_accept() {
+    let be = Backend::start("app").await;
+    let yaml = format!(
+        "{G0}{}{}",
+        app_service(be.port(), "HTTP"),
+        vs_to("{host: app.default.svc.cluster.local}")
+    );
+    let gw = TestGateway::start_with(&yaml, |o| o.max_connections = Some(20)).await;
+    let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut open = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(gw.addr).await.unwrap();
+        s.write_all(get).await.unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        open.push(s);
+    }
+    // The 21st is closed without an answer.
+    let mut extra = TcpStream::connect(gw.addr).await.unwrap();
+    let _ = extra.write_all(get).await;
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf))
+        .await
+        .expect("closed at once")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "no answer over the limit");
+    // The open ones are still served.
+    open[0].write_all(get).await.unwrap();
+    let n = open[0].read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let metrics = gw.admin("/stats/prometheus").await.body;
+    assert!(metrics.contains("rampart_downstream_rejected_total{reason=\"connection_limit\"} 1"));
+    assert!(
+        metrics.contains("rampart_downstream_cx_active 20"),
+        "{metrics}"
+    );
+    // Closing frees places.
+    open.truncate(10);
+    crate::support::eventually("places freed", || gw.gw.active_connections() <= 10).await;
+    assert_eq!(gw.get("a", "/").send().await.unwrap().status, 200);
+}
