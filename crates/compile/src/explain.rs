@@ -73,6 +73,7 @@ pub fn explain(snapshot: &Snapshot, probe: &Probe<'_>) -> String {
         query: probe.query,
         headers: probe.headers,
         port: probe.port,
+        auth: None,
     };
     for route in &vhost.routes {
         let _ = write!(

@@ -2,7 +2,7 @@
 
 use http::HeaderName;
 use rampart_config::networking::{HttpMatchRequest, StringMatch};
-use rampart_model::route::{HeaderMatch, PathMatch, QueryMatch, RouteMatch, StrMatch};
+use rampart_model::route::{ClaimMatch, HeaderMatch, PathMatch, QueryMatch, RouteMatch, StrMatch};
 use regex::Regex;
 
 /// Builds an anchored regex (Envoy's `safe_regex` is a full match).
@@ -66,12 +66,28 @@ pub fn route_match(m: &HttpMatchRequest) -> Result<RouteMatch, (String, String)>
         if matches!(name.as_str(), "uri" | "scheme" | "method" | "authority") {
             continue;
         }
-        out.headers
-            .push(header_match(name, value).map_err(|e| (format!("headers.{name}"), e))?);
+        let at = || format!("headers.{name}");
+        match claim_path(name) {
+            Some(path) => out.claims.push(ClaimMatch {
+                path,
+                value: string_match(value).map_err(|e| (at(), e))?,
+            }),
+            None => out
+                .headers
+                .push(header_match(name, value).map_err(|e| (at(), e))?),
+        }
     }
     for (name, value) in &m.without_headers {
-        out.without_headers
-            .push(header_match(name, value).map_err(|e| (format!("withoutHeaders.{name}"), e))?);
+        let at = || format!("withoutHeaders.{name}");
+        match claim_path(name) {
+            Some(path) => out.without_claims.push(ClaimMatch {
+                path,
+                value: string_match(value).map_err(|e| (at(), e))?,
+            }),
+            None => out
+                .without_headers
+                .push(header_match(name, value).map_err(|e| (at(), e))?),
+        }
     }
     for (name, value) in &m.query_params {
         let value = string_match(value).map_err(|e| (format!("queryParams.{name}"), e))?;
@@ -82,6 +98,22 @@ pub fn route_match(m: &HttpMatchRequest) -> Result<RouteMatch, (String, String)>
     }
     out.port = m.port.map(|p| p as u16);
     Ok(out)
+}
+
+/// The claim path of an Istio JWT-claim match key: `@request.auth.claims.groups` → `groups`,
+/// `@request.auth.claims.a.b` or `@request.auth.claims[a][b]` → `a`, `b`.
+fn claim_path(key: &str) -> Option<Box<[Box<str>]>> {
+    let rest = key.strip_prefix("@request.auth.claims")?;
+    let parts: Vec<Box<str>> = match rest.strip_prefix('.') {
+        Some(dotted) => dotted.split('.').map(Box::from).collect(),
+        None => rest
+            .strip_prefix('[')?
+            .strip_suffix(']')?
+            .split("][")
+            .map(Box::from)
+            .collect(),
+    };
+    (!parts.iter().any(|p| p.is_empty())).then(|| parts.into())
 }
 
 fn header_match(name: &str, value: &StringMatch) -> Result<HeaderMatch, String> {

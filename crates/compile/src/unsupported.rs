@@ -57,16 +57,6 @@ pub fn check(set: &ConfigSet, diags: &mut Vec<Diagnostic>) {
         for (i, rule) in vs.spec.http.iter().enumerate() {
             let p = |f: &str| format!("spec.http[{i}].{f}");
             for (j, m) in rule.matches.iter().enumerate() {
-                for key in m.headers.keys().chain(m.without_headers.keys()) {
-                    if key.starts_with("@request.auth.claims") {
-                        reject(
-                            vs,
-                            diags,
-                            &p(&format!("match[{j}].headers")),
-                            "JWT claim matching (@request.auth.claims)",
-                        );
-                    }
-                }
                 if m.stat_prefix.is_some() {
                     reject(
                         vs,

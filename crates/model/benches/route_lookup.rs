@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
                     query: None,
                     headers: &headers,
                     port: 80,
+                    auth: None,
                 };
                 let vh = t.find_host(req.authority).expect("host");
                 black_box(vh.find_route(&req).is_some())

@@ -51,6 +51,7 @@ pub async fn authenticate<B>(
 }
 
 /// A verified JWT as authorization reads it.
+#[derive(Debug)]
 pub struct JwtView<'a>(pub &'a Identity);
 
 impl AuthView for JwtView<'_> {

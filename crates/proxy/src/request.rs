@@ -130,6 +130,7 @@ async fn dispatch(
         query: req.uri().query(),
         headers: req.headers(),
         port: cx.port,
+        auth: None,
     };
     let vhost = listener.routes.find_host(authority);
     let found = vhost.and_then(|v| v.find_route(&view));
@@ -178,6 +179,24 @@ async fn dispatch(
             return (resp, stat);
         }
     }
+    // Routes that match on JWT claims are chosen again, now that the token is verified.
+    let found = match (vhost, identity.as_deref()) {
+        (Some(v), Some(identity)) if v.claim_routes => {
+            let jwt = authn::JwtView(identity);
+            let view = RequestView {
+                method: req.method(),
+                scheme: cx.scheme,
+                authority: authority_of(&req),
+                path: req.uri().path(),
+                query: req.uri().query(),
+                headers: req.headers(),
+                port: cx.port,
+                auth: Some(&jwt),
+            };
+            v.find_route(&view)
+        }
+        _ => found,
+    };
     let Some(vhost) = vhost else {
         return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
     };
@@ -205,6 +224,7 @@ async fn dispatch(
             query: req.uri().query(),
             headers: req.headers(),
             port: cx.port,
+            auth: None,
         };
         match crate::rate_limit::check(rl, &view, cx, flags).await {
             Ok(q) => quota = q,

@@ -44,6 +44,7 @@ async fn check(l: &Limiter, rl: &RouteRateLimit, headers: &HeaderMap) -> Decisio
         query: None,
         headers,
         port: 80,
+        auth: None,
     };
     l.check(rl, &view, "127.0.0.1".parse().unwrap()).await
 }

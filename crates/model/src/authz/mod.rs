@@ -346,7 +346,7 @@ impl Condition {
 }
 
 /// The verified JWT of a request, as authorization sees it.
-pub trait AuthView {
+pub trait AuthView: std::fmt::Debug + Sync {
     /// `request.auth.principal`: `<iss>/<sub>`.
     fn principal(&self) -> &str;
     /// `request.auth.audiences`.

@@ -167,6 +167,7 @@ fn not_values_match_absent_attributes() {
 
 #[test]
 fn request_principals_need_a_token() {
+    #[derive(Debug)]
     struct Jwt;
     impl AuthView for Jwt {
         fn principal(&self) -> &str {

@@ -23,6 +23,8 @@ pub struct RequestView<'a> {
     pub headers: &'a HeaderMap,
     /// Listener port the request arrived on.
     pub port: u16,
+    /// The request's verified JWT, once authentication has run (`@request.auth.claims` matches).
+    pub auth: Option<&'a dyn crate::authz::AuthView>,
 }
 
 /// Istio `StringMatch`, compiled. Regexes are anchored (full match), as Envoy's `safe_regex`.
@@ -133,6 +135,31 @@ impl QueryMatch {
     }
 }
 
+/// A JWT claim condition (`headers` / `withoutHeaders` keyed `@request.auth.claims.<name>`).
+#[derive(Debug, Clone)]
+pub struct ClaimMatch {
+    /// The claim's path (`groups`, or `a`, `b` for a nested claim).
+    pub path: Box<[Box<str>]>,
+    /// Value condition: a string claim, or any element of a list claim, must match.
+    pub value: StrMatch,
+}
+
+impl ClaimMatch {
+    /// Whether the request carries a verified token whose claim matches.
+    pub fn matches(&self, auth: Option<&dyn crate::authz::AuthView>) -> bool {
+        auth.is_some_and(|a| {
+            a.claim_values(&self.path)
+                .iter()
+                .any(|v| self.value.matches(v))
+        })
+    }
+
+    /// The claim's name as written after `@request.auth.claims.`.
+    pub fn name(&self) -> String {
+        self.path.join(".")
+    }
+}
+
 /// One compiled `HTTPMatchRequest`: every set condition must hold.
 #[derive(Debug, Clone, Default)]
 pub struct RouteMatch {
@@ -154,6 +181,10 @@ pub struct RouteMatch {
     pub query_params: Vec<QueryMatch>,
     /// `port`.
     pub port: Option<u16>,
+    /// `headers` keyed `@request.auth.claims.…`.
+    pub claims: Vec<ClaimMatch>,
+    /// `withoutHeaders` keyed `@request.auth.claims.…`.
+    pub without_claims: Vec<ClaimMatch>,
 }
 
 /// The first condition of a match entry that did not hold.
@@ -175,6 +206,10 @@ pub enum Mismatch {
     QueryParam(Box<str>),
     /// `port`.
     Port,
+    /// `headers[@request.auth.claims.name]`.
+    Claim(String),
+    /// `withoutHeaders[@request.auth.claims.name]` matched.
+    WithoutClaim(String),
 }
 
 impl std::fmt::Display for Mismatch {
@@ -188,6 +223,8 @@ impl std::fmt::Display for Mismatch {
             Self::WithoutHeader(h) => write!(f, "withoutHeaders {h} is present and matches"),
             Self::QueryParam(q) => write!(f, "query parameter {q} does not match"),
             Self::Port => f.write_str("port does not match"),
+            Self::Claim(c) => write!(f, "JWT claim {c} does not match"),
+            Self::WithoutClaim(c) => write!(f, "withoutHeaders JWT claim {c} matches"),
         }
     }
 }
@@ -241,6 +278,16 @@ impl RouteMatch {
                 return Some(Mismatch::QueryParam(q.name.clone()));
             }
         }
+        for c in &self.claims {
+            if !c.matches(req.auth) {
+                return Some(Mismatch::Claim(c.name()));
+            }
+        }
+        for c in &self.without_claims {
+            if c.matches(req.auth) {
+                return Some(Mismatch::WithoutClaim(c.name()));
+            }
+        }
         None
     }
 }
@@ -258,6 +305,7 @@ mod tests {
             query,
             headers,
             port: 80,
+            auth: None,
         }
     }
 

@@ -19,7 +19,7 @@ pub use cors::Cors;
 pub use host::{normalize_host, RouteTable};
 pub use index::PathIndex;
 pub use matcher::{
-    HeaderMatch, Mismatch, PathMatch, QueryMatch, RequestView, RouteMatch, StrMatch,
+    ClaimMatch, HeaderMatch, Mismatch, PathMatch, QueryMatch, RequestView, RouteMatch, StrMatch,
 };
 pub use resilience::{Abort, Fault, Mirror, RetryOn, RetryPolicy, Share, DEFAULT_BACKOFF};
 
@@ -34,17 +34,25 @@ pub struct VirtualHost {
     pub index: PathIndex,
     /// The Gateway server asked for `tls.httpsRedirect`: answer 301 to https.
     pub https_redirect: bool,
+    /// Some route matches on JWT claims: the route is chosen again once the token is verified.
+    pub claim_routes: bool,
 }
 
 impl VirtualHost {
     /// Builds a virtual host and its path index.
     pub fn new(domain: Box<str>, routes: Vec<Route>, https_redirect: bool) -> Self {
         let index = PathIndex::build(&routes);
+        let claim_routes = routes.iter().any(|r| {
+            r.matches
+                .iter()
+                .any(|m| !m.claims.is_empty() || !m.without_claims.is_empty())
+        });
         Self {
             domain,
             routes,
             index,
             https_redirect,
+            claim_routes,
         }
     }
 

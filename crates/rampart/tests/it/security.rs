@@ -840,3 +840,68 @@ spec:
         "{errors}"
     );
 }
+
+/// Istio's "JWT claim based routing" task: a route that matches `@request.auth.claims.groups`
+/// is taken only with a verified token carrying the claim; otherwise the request finds no route
+/// (404), and an invalid token is still 401.
+#[tokio::test]
+async fn jwt_claim_based_routing() {
+    let mesh = Mesh::start().await;
+    let issuer = Issuer::new("test");
+    let routing = format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: claims}}
+spec:
+  hosts: [claims.example]
+  gateways: [edge]
+  http:
+  - match:
+    - uri: {{prefix: /headers}}
+      headers:
+        \"@request.auth.claims.groups\":
+          exact: group1
+    route:
+    - destination: {{host: {REVIEWS}}}
+  - match:
+    - uri: {{prefix: /nested}}
+      headers:
+        \"@request.auth.claims[team][name]\":
+          prefix: core
+      withoutHeaders:
+        \"@request.auth.claims.sub\":
+          exact: blocked
+    route:
+    - destination: {{host: {RATINGS}}}
+"
+    );
+    let gw = TestGateway::start(&jwt_config(&mesh, &issuer, &routing)).await;
+    let with = |path: &str, token: &str| {
+        gw.get("claims.example", path)
+            .header("authorization", &format!("Bearer {token}"))
+    };
+    assert_eq!(
+        gw.get("claims.example", "/headers")
+            .send()
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+    let member = issuer.token(&claims(json!({"groups": ["group1", "group2"]})));
+    assert_eq!(with("/headers", &member).send().await.unwrap().status, 200);
+    assert_eq!(mesh.reviews.count(), 1);
+    let other = issuer.token(&claims(json!({"groups": ["group2"]})));
+    assert_eq!(with("/headers", &other).send().await.unwrap().status, 404);
+    assert_eq!(
+        with("/headers", "not.a.token").send().await.unwrap().status,
+        401
+    );
+
+    let core = issuer.token(&claims(json!({"team": {"name": "core-infra"}})));
+    assert_eq!(with("/nested", &core).send().await.unwrap().status, 200);
+    assert_eq!(mesh.ratings.count(), 1);
+    let blocked = issuer.token(&claims(json!({"team": {"name": "core"}, "sub": "blocked"})));
+    assert_eq!(with("/nested", &blocked).send().await.unwrap().status, 404);
+}

@@ -48,6 +48,7 @@ fn view<'a>(path: &'a str, headers: &'a HeaderMap) -> RequestView<'a> {
         query: None,
         headers,
         port: 80,
+        auth: None,
     }
 }
 
