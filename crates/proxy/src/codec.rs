@@ -86,8 +86,11 @@ pub async fn serve(stream: TcpStream, cx: ConnCx) {
     let svc = service_fn(move |req| {
         let cx = cx.clone();
         async move {
-            cx.clock.request_started();
-            let resp = handle(req, &cx).await;
+            let resp = if cx.clock.request_started() {
+                refuse_ambiguous_framing(&cx)
+            } else {
+                handle(req, &cx).await
+            };
             cx.clock.request_finished();
             Ok::<_, Infallible>(resp)
         }
@@ -136,4 +139,19 @@ pub async fn serve(stream: TcpStream, cx: ConnCx) {
     if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection error");
     }
+}
+
+/// 400 and close for a head with both `Content-Length` and `Transfer-Encoding` (see
+/// [`crate::framing`]); nothing is forwarded.
+#[cold]
+fn refuse_ambiguous_framing(cx: &ConnCx) -> hyper::Response<crate::body::ResponseBody> {
+    tracing::debug!(peer = %cx.peer, "request with both Content-Length and Transfer-Encoding refused");
+    cx.shared
+        .count_refusal(crate::headers::Refusal::AmbiguousFraming);
+    let mut resp = crate::respond::text(hyper::StatusCode::BAD_REQUEST, "");
+    resp.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    resp
 }

@@ -40,6 +40,10 @@ pub struct HeadClock {
     exempt: AtomicBool,
     /// Set by the sweep before it cancels the token.
     expired: AtomicBool,
+    /// The current head's first bytes have been read (and scanned).
+    head_open: AtomicBool,
+    /// The head just read carries both `Content-Length` and `Transfer-Encoding`.
+    ambiguous: AtomicBool,
     /// The connection's own drain token: cancelled by a drain, or by the sweep (which sets
     /// `expired` first, so the connection closes at once instead of gracefully).
     token: CancellationToken,
@@ -54,6 +58,8 @@ impl HeadClock {
             started: AtomicU64::new(COARSE_SECS.load(Ordering::Relaxed)),
             exempt: AtomicBool::new(false),
             expired: AtomicBool::new(false),
+            head_open: AtomicBool::new(false),
+            ambiguous: AtomicBool::new(false),
             token,
         })
     }
@@ -63,10 +69,14 @@ impl HeadClock {
         &self.token
     }
 
-    /// A request head was parsed: the clock stops until the next head begins.
-    pub fn request_started(&self) {
+    /// A request head was parsed: the clock stops until the next head begins. Returns whether
+    /// that head framed its body ambiguously (both `Content-Length` and `Transfer-Encoding`,
+    /// which hyper resolves silently in favour of the latter): such a request must be refused.
+    pub fn request_started(&self) -> bool {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.started.store(0, Ordering::Relaxed);
+        self.head_open.store(false, Ordering::Relaxed);
+        self.ambiguous.swap(false, Ordering::Relaxed)
     }
 
     /// The request's response is on its way.
@@ -84,13 +94,23 @@ impl HeadClock {
         self.exempt.store(true, Ordering::Relaxed);
     }
 
-    /// Bytes arrived: when no request is in flight they begin a head.
+    /// Bytes arrived: when no request is in flight they begin a head, which starts the clock
+    /// and is scanned for ambiguous framing.
     #[inline]
-    fn bytes_read(&self) {
-        if self.in_flight.load(Ordering::Relaxed) == 0 && self.started.load(Ordering::Relaxed) == 0
+    fn bytes_read(&self, bytes: &[u8]) {
+        if self.in_flight.load(Ordering::Relaxed) != 0
+            || self.head_open.load(Ordering::Relaxed)
+            || self.exempt.load(Ordering::Relaxed)
         {
+            return;
+        }
+        self.head_open.store(true, Ordering::Relaxed);
+        if self.started.load(Ordering::Relaxed) == 0 {
             self.started
                 .store(COARSE_SECS.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        if crate::framing::ambiguous(bytes) {
+            self.ambiguous.store(true, Ordering::Relaxed);
         }
     }
 
@@ -165,7 +185,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Clocked<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.clock.bytes_read();
+            self.clock.bytes_read(&buf.filled()[before..]);
         }
         polled
     }

@@ -48,11 +48,13 @@ pub enum Refusal {
     AuthzDenied,
     /// A connection over `--max-connections`, closed at accept.
     ConnectionLimit,
+    /// An HTTP/1 head with both `Content-Length` and `Transfer-Encoding`.
+    AmbiguousFraming,
 }
 
 impl Refusal {
     /// Every reason, in counter order.
-    pub const ALL: [Refusal; 7] = [
+    pub const ALL: [Refusal; 8] = [
         Self::Underscore,
         Self::BadHost,
         Self::EscapedSlash,
@@ -60,6 +62,7 @@ impl Refusal {
         Self::JwtInvalid,
         Self::AuthzDenied,
         Self::ConnectionLimit,
+        Self::AmbiguousFraming,
     ];
 
     /// Label for `rampart_downstream_rejected_total{reason}`.
@@ -72,6 +75,7 @@ impl Refusal {
             Self::JwtInvalid => "jwt_invalid",
             Self::AuthzDenied => "authz_denied",
             Self::ConnectionLimit => "connection_limit",
+            Self::AmbiguousFraming => "ambiguous_framing",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod cors;
 pub mod error;
 pub mod ext_authz;
 pub mod forward;
+pub mod framing;
 pub mod head_timeout;
 pub mod headers;
 pub mod listener;
