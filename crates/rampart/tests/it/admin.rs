@@ -235,3 +235,32 @@ spec:
         .as_str()
         .is_some_and(|id| id.len() == 36));
 }
+
+/// AD-04: secrets given to the gateway (the Redis password of global rate limits) appear in no
+/// admin output.
+#[tokio::test]
+async fn ad04_admin_output_never_shows_secrets() {
+    let be = Backend::start("app").await;
+    let dead = rampart_testkit::free_port();
+    let gw = TestGateway::start_with(&config(&be), |o| {
+        o.rate_limit_global = Some(rampart_ratelimit::GlobalSettings {
+            redis: format!("redis://:hunter2-secret@127.0.0.1:{dead}/0")
+                .parse()
+                .unwrap(),
+            timeout: rampart_ratelimit::DEFAULT_TIMEOUT,
+            fail_closed: false,
+        })
+    })
+    .await;
+    assert_eq!(gw.get("h", "/").send().await.unwrap().status, 200);
+    for path in [
+        "/config_dump",
+        "/stats/prometheus",
+        "/clusters",
+        "/clusters?format=json",
+        "/logging",
+    ] {
+        let body = gw.admin(path).await.body;
+        assert!(!body.contains("hunter2"), "{path} shows the Redis password");
+    }
+}

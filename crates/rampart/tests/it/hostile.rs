@@ -422,3 +422,40 @@ async fn sl09_connections_over_the_limit_are_closed_at_accept() {
     crate::support::eventually("places freed", || gw.gw.active_connections() <= 10).await;
     assert_eq!(gw.get("a", "/").send().await.unwrap().status, 200);
 }
+
+/// HD-11, second half: a `User-Agent` with obs-text and JSON-breaking characters is served, and
+/// the JSON access log stays one valid JSON object per line.
+#[tokio::test]
+async fn hd11_hostile_user_agent_keeps_the_json_log_valid() {
+    let be = Backend::start("app").await;
+    let yaml = format!(
+        "{G0}{}{}",
+        app_service(be.port(), "HTTP"),
+        vs_to("{host: app.default.svc.cluster.local}")
+    );
+    let log = crate::support::temp_dir().join("access.log");
+    let path = log.clone();
+    let gw = TestGateway::start_with(&yaml, |o| {
+        o.access_log = Some((Some(path), rampart_telemetry::AccessLogFormat::Json))
+    })
+    .await;
+    let raw = b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: \xff\"}{\\\r\nConnection: close\r\n\r\n";
+    let resp = exchange(&gw, raw).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let mut text = String::new();
+    crate::support::eventually("the access-log line", || {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.ends_with('\n')
+    })
+    .await;
+    for line in text.lines() {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            entry["user_agent"]
+                .as_str()
+                .is_some_and(|ua| ua.contains("\"}{")),
+            "{line}"
+        );
+    }
+}

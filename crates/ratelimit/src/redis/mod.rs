@@ -46,8 +46,9 @@ pub enum RedisError {
     Server(String),
 }
 
-/// Where and how to reach Redis: `redis://[[user]:password@]host:port[/db]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where and how to reach Redis: `redis://[[user]:password@]host:port[/db]`. Its `Debug` form
+/// never shows the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedisAddr {
     /// `host:port`.
     pub host_port: String,
@@ -55,6 +56,16 @@ pub struct RedisAddr {
     pub password: Option<String>,
     /// Database (`SELECT`).
     pub db: u32,
+}
+
+impl std::fmt::Debug for RedisAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAddr")
+            .field("host_port", &self.host_port)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("db", &self.db)
+            .finish()
+    }
 }
 
 impl std::str::FromStr for RedisAddr {
@@ -306,6 +317,10 @@ mod tests {
         assert_eq!(a.host_port, "127.0.0.1:6390");
         assert_eq!((a.password, a.db), (None, 0));
         let a: RedisAddr = "redis://:s3cret@redis.example/2".parse().unwrap();
+        assert!(
+            !format!("{a:?}").contains("s3cret"),
+            "no secret in Debug output"
+        );
         assert_eq!(a.host_port, "redis.example:6379");
         assert_eq!((a.password.as_deref(), a.db), (Some("s3cret"), 2));
         assert!("http://x".parse::<RedisAddr>().is_err());
