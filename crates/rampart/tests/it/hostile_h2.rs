@@ -239,6 +239,32 @@ async fn h2_floods_end_the_connection() {
         "CONTINUATION flood: {frames:?}"
     );
 
+    // H2-04: CONTINUATION frames of 16 KiB each: refused once the list passes 60 KiB.
+    let mut c = connect(&gw).await;
+    let mut flood = frame(h2raw::HEADERS, 0, 1, &header_block(&get("/", "a", &[])));
+    let big = "v".repeat(16_000);
+    for i in 0..64 {
+        let name = format!("x-big-{i}");
+        flood.extend(frame(
+            h2raw::CONTINUATION,
+            0,
+            1,
+            &header_block(&[(name.as_str(), big.as_str())]),
+        ));
+    }
+    let _ = c.send(&flood).await;
+    let frames = c
+        .read_until(WAIT, |f| {
+            f.kind == h2raw::GOAWAY || (f.stream == 1 && f.kind != h2raw::WINDOW_UPDATE)
+        })
+        .await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.kind == h2raw::GOAWAY || f.stream == 1),
+        "H2-04: no answer to a 1 MiB header block: {frames:?}"
+    );
+
     let ok = gw.get("a", "/after").http2().send().await.unwrap();
     assert_eq!(ok.status, 200);
 }

@@ -905,3 +905,34 @@ spec:
     let blocked = issuer.token(&claims(json!({"team": {"name": "core"}, "sub": "blocked"})));
     assert_eq!(with("/nested", &blocked).send().await.unwrap().status, 404);
 }
+
+/// XF-03: malformed or oversized `x-forwarded-for` never panics; an entry that is not an
+/// address makes `remote.ip` the peer, so an IP allow-list fails closed.
+#[tokio::test]
+async fn xf03_malformed_forwarded_for_fails_closed() {
+    let mesh = Mesh::start().await;
+    let yaml = mesh.config(&ingress_policy("ALLOW", "remoteIpBlocks", "\"5.6.7.0/24\""));
+    let gw = TestGateway::start_with(&yaml, |o| o.trusted_hops = 1).await;
+    let many = vec!["5.6.7.8"; 5_000].join(", ") + ", garbage";
+    for xff in [
+        "garbage, , 999.1.1.1",
+        "5.6.7.8, ",
+        "5.6.7.8 junk",
+        many.as_str(),
+    ] {
+        let resp = gw
+            .get(REVIEWS, "/")
+            .header("x-forwarded-for", xff)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 403, "{}", &xff[..xff.len().min(40)]);
+    }
+    // Two header lines: the right-most entry of the last one counts.
+    let two = gw
+        .get(REVIEWS, "/")
+        .header("x-forwarded-for", "9.9.9.9")
+        .header("x-forwarded-for", "5.6.7.8");
+    assert_eq!(two.send().await.unwrap().status, 200);
+    assert_eq!(mesh.reviews.count(), 1);
+}
