@@ -61,6 +61,10 @@ pub struct Options {
     /// How long an HTTP/1 request head may take to arrive (Envoy's `request_headers_timeout`);
     /// `None`: unbounded.
     pub request_headers_timeout: Option<std::time::Duration>,
+    /// How long an HTTP/1 connection may stay idle between requests (Envoy's `idle_timeout`).
+    pub idle_timeout: Option<std::time::Duration>,
+    /// How long a request in flight may see no bytes move (Envoy's `stream_idle_timeout`).
+    pub stream_idle_timeout: Option<std::time::Duration>,
     /// Most downstream connections open at once; more are closed at accept. `None`: no limit.
     pub max_connections: Option<usize>,
     /// Redis for global rate limits; `None` = only local limits can be served.

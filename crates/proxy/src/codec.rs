@@ -10,8 +10,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 
-use crate::head_timeout::Clocked;
 use crate::request::{handle, ConnCx};
+use crate::timeouts::Clocked;
 
 /// Largest request head accepted (Envoy's `max_request_headers_kb` default, 60 KiB); larger
 /// heads get 431. At most 100 header fields (hyper's default, as Envoy's `max_headers_count`).
@@ -67,7 +67,7 @@ const MAX_PENDING_RESETS: usize = 20;
 const MAX_LOCAL_ERROR_RESETS: usize = 100;
 
 /// Serves the connection until it closes, or until its token is cancelled: by a drain (then
-/// gracefully) or by the request-head timeout (see [`crate::head_timeout`]).
+/// gracefully) or by the request-head timeout (see [`crate::timeouts`]).
 pub async fn serve(stream: TcpStream, cx: ConnCx) {
     let drain = cx.clock.token().clone();
     let expired = cx.clock.clone();

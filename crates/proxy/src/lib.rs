@@ -14,7 +14,6 @@ pub mod error;
 pub mod ext_authz;
 pub mod forward;
 pub mod framing;
-pub mod head_timeout;
 pub mod headers;
 pub mod listener;
 pub mod mirror;
@@ -22,6 +21,7 @@ pub mod normalize;
 pub mod rate_limit;
 pub mod request;
 pub mod respond;
+pub mod timeouts;
 pub mod upgrade;
 
 pub use active::{Active, Shared};

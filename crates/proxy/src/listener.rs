@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::active::Shared;
 use crate::codec;
-use crate::head_timeout::Sweep;
 use crate::request::ConnCx;
+use crate::timeouts::{Limits, Sweep};
 
 /// The data-plane worker threads and the listeners bound on them.
 pub struct Workers {
@@ -177,7 +177,12 @@ async fn accept_loop(
     // `destination.ip` for authorization: the bound address, or each connection's when the
     // listener is bound to every address.
     let bound_ip = listener.local_addr().map(|a| a.ip()).ok();
-    let headers_timeout = shared.options.request_headers_timeout;
+    let o = &shared.options;
+    let limits = Limits::new(
+        o.request_headers_timeout,
+        o.idle_timeout,
+        o.stream_idle_timeout,
+    );
     // Connections' tokens hang off this accept loop's own, so creating and dropping them only
     // touches this worker's token.
     let worker_drain = drain.child_token();
@@ -186,10 +191,10 @@ async fn accept_loop(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick(), if headers_timeout.is_some() => {
-                let closed = sweep.tick(headers_timeout.unwrap_or_default());
+            _ = ticks.tick(), if limits.any() => {
+                let closed = sweep.tick(&limits);
                 if closed > 0 {
-                    tracing::debug!(closed, "request head timeouts");
+                    tracing::debug!(closed, "connections closed by timeouts");
                 }
             }
             accepted = listener.accept() => {
@@ -215,7 +220,7 @@ async fn accept_loop(
                 };
                 let token = worker_drain.child_token();
                 let cx = ConnCx::new(shared.clone(), peer, local_ip, port, "http", token);
-                if headers_timeout.is_some() {
+                if limits.any() {
                     sweep.track(&cx.clock);
                 }
                 connections.spawn(async move {

@@ -24,10 +24,10 @@ use crate::cors;
 use crate::error::Error;
 use crate::ext_authz;
 use crate::forward::{self, Replay, Target};
-use crate::head_timeout::HeadClock;
 use crate::headers;
 use crate::normalize::{normalize_path, BadPath, PathNormalization};
 use crate::respond;
+use crate::timeouts::ConnClock;
 
 /// Stat id used when no route matched.
 const NO_ROUTE_STAT: u32 = 0;
@@ -48,7 +48,7 @@ pub struct ConnCx {
     /// The client IP as a header value, made once per connection for `x-forwarded-for`.
     pub peer_header: HeaderValue,
     /// The connection's request-head clock.
-    pub clock: Arc<HeadClock>,
+    pub clock: Arc<ConnClock>,
 }
 
 impl ConnCx {
@@ -70,7 +70,7 @@ impl ConnCx {
             port,
             scheme,
             peer_header,
-            clock: HeadClock::start(token),
+            clock: ConnClock::start(token),
         }
     }
 }

@@ -54,6 +54,10 @@ pub struct GatewayOptions {
     pub path_normalization: PathNormalization,
     /// HTTP/1 request-head timeout (`--request-headers-timeout`); `None`: unbounded.
     pub request_headers_timeout: Option<Duration>,
+    /// HTTP/1 idle timeout between requests (`--idle-timeout`); `None`: unbounded.
+    pub idle_timeout: Option<Duration>,
+    /// HTTP/1 timeout for a request that moves no bytes (`--stream-idle-timeout`).
+    pub stream_idle_timeout: Option<Duration>,
     /// Istio MeshConfig file (`--mesh-config`): external authorizers for CUSTOM policies.
     pub mesh_config: Option<PathBuf>,
     /// Most downstream connections at once (`--max-connections`); `None`: no limit.
@@ -80,6 +84,8 @@ impl GatewayOptions {
             rate_limit_global: None,
             path_normalization: PathNormalization::default(),
             request_headers_timeout: Some(Duration::from_secs(10)),
+            idle_timeout: Some(Duration::from_secs(60)),
+            stream_idle_timeout: Some(Duration::from_secs(300)),
             mesh_config: None,
             max_connections: Some(DEFAULT_MAX_CONNECTIONS),
         }
@@ -140,6 +146,8 @@ impl Gateway {
                 trusted_hops: opts.trusted_hops,
                 path_normalization: opts.path_normalization,
                 request_headers_timeout: opts.request_headers_timeout,
+                idle_timeout: opts.idle_timeout,
+                stream_idle_timeout: opts.stream_idle_timeout,
                 max_connections: opts.max_connections,
                 rate_limit_global: opts.rate_limit_global.clone(),
                 access_log: match &opts.access_log {

@@ -70,6 +70,12 @@ enum Command {
         /// Seconds an HTTP/1 request head may take to arrive (slowloris); 0 turns it off.
         #[arg(long, default_value_t = 10)]
         request_headers_timeout: u64,
+        /// Seconds an HTTP/1 connection may stay idle between requests; 0 turns it off.
+        #[arg(long, default_value_t = 60)]
+        idle_timeout: u64,
+        /// Seconds a request may move no bytes (stalled upload or download); 0 turns it off.
+        #[arg(long, default_value_t = 300)]
+        stream_idle_timeout: u64,
         /// Do not reload when config files change (SIGHUP still reloads).
         #[arg(long)]
         no_watch: bool,
@@ -165,6 +171,11 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// A timeout flag: whole seconds, 0 = off.
+fn seconds(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n))
+}
+
 fn control_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -188,6 +199,8 @@ fn main() -> anyhow::Result<()> {
             trusted_hops,
             path_normalization,
             request_headers_timeout,
+            idle_timeout,
+            stream_idle_timeout,
             mesh_config,
             max_connections,
             no_watch,
@@ -216,8 +229,9 @@ fn main() -> anyhow::Result<()> {
                 trusted_hops,
                 path_normalization: PathNormalization::parse(&path_normalization)
                     .unwrap_or_default(),
-                request_headers_timeout: (request_headers_timeout > 0)
-                    .then(|| Duration::from_secs(request_headers_timeout)),
+                request_headers_timeout: seconds(request_headers_timeout),
+                idle_timeout: seconds(idle_timeout),
+                stream_idle_timeout: seconds(stream_idle_timeout),
                 mesh_config,
                 max_connections: (max_connections > 0).then_some(max_connections),
                 access_log: access_log.map(|path| {

@@ -459,3 +459,84 @@ async fn hd11_hostile_user_agent_keeps_the_json_log_valid() {
         );
     }
 }
+
+/// SL-02 and the idle timeout: an upload that stalls is cut at the stream idle timeout (2 s
+/// here) and never completes at the backend; a keep-alive connection idle past the idle
+/// timeout (3 s) is closed; an upload that keeps moving is not cut.
+#[tokio::test]
+async fn sl02_stalled_uploads_and_idle_connections_are_closed() {
+    let be = Backend::start("app").await;
+    let yaml = format!(
+        "{G0}{}{}",
+        app_service(be.port(), "HTTP"),
+        vs_to("{host: app.default.svc.cluster.local}")
+    );
+    let gw = TestGateway::start_with(&yaml, |o| {
+        o.stream_idle_timeout = Some(Duration::from_secs(2));
+        o.idle_timeout = Some(Duration::from_secs(3));
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    // A stalled upload: head and 1 byte of 1 000 000, then nothing.
+    let mut stalled = TcpStream::connect(gw.addr).await.unwrap();
+    stalled
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\nx")
+        .await
+        .unwrap();
+    // A slow but moving upload: one byte every 500 ms for 4 s, then the rest.
+    let addr = gw.addr;
+    let moving = tokio::spawn(async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        for _ in 0..8 {
+            s.write_all(b"y").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        s.write_all(b"z").await.unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    // An idle keep-alive connection after one request.
+    let mut idle = TcpStream::connect(gw.addr).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(8), stalled.read_to_end(&mut rest))
+        .await
+        .expect("the stalled upload is cut")
+        .ok();
+    let cut_after = started.elapsed();
+    assert!(
+        cut_after >= Duration::from_secs(2),
+        "cut too early: {cut_after:?}"
+    );
+    let n = tokio::time::timeout(Duration::from_secs(8), idle.read(&mut buf))
+        .await
+        .expect("the idle connection is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed without a response");
+    let moving = moving.await.unwrap();
+    assert!(moving.starts_with("HTTP/1.1 200"), "{moving}");
+    // The backend's request was aborted, not left hanging: it ends in a body error, which the
+    // test backend records as an empty body.
+    crate::support::eventually("the backend's upload aborted", || {
+        be.requests()
+            .iter()
+            .any(|r| r.uri == "/upload" && r.body.is_empty())
+    })
+    .await;
+    assert!(be
+        .requests()
+        .iter()
+        .any(|r| r.uri == "/slow" && r.body == "yyyyyyyyz"));
+}

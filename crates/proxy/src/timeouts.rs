@@ -1,16 +1,17 @@
-//! The request-head timeout for HTTP/1 connections (Envoy's `request_headers_timeout`), against
-//! slowloris clients that trickle a head forever.
+//! Connection timeouts for HTTP/1 (Envoy's `request_headers_timeout`, `idle_timeout` and
+//! `stream_idle_timeout`), against slowloris clients, slow uploads and idle sockets.
 //!
-//! A timer per request would cost every request; instead each connection keeps two atomics and
-//! its accept loop sweeps them once a second:
+//! A timer per request would cost every request; instead each connection keeps a few atomics
+//! (its [`ConnClock`]) and its accept loop sweeps them once a second:
 //! - the head clock starts at accept, and again at the first byte read while no request is in
-//!   flight (the next head begins);
-//! - a request being handled stops it;
-//! - the sweep closes connections whose head clock is older than the timeout.
+//!   flight (the next head begins); a request being handled stops it. A head older than the
+//!   head timeout closes the connection, so a new connection must send a whole head in time,
+//!   and so must every keep-alive request once its first byte arrives;
+//! - every read or write that moves bytes marks the connection active. A connection with a
+//!   request in flight and no activity for the stream idle timeout is closed (a stalled upload
+//!   or download); one between requests with no activity for the idle timeout too.
 //!
-//! So a new connection must send a whole head within the timeout, and so must every keep-alive
-//! request once its first byte arrives. HTTP/2 connections are not swept (their streams have
-//! their own limits).
+//! HTTP/2 connections are not swept (their streams have their own limits).
 
 use std::io;
 use std::pin::Pin;
@@ -31,11 +32,13 @@ static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// Per-connection state shared by the connection, its reads and the sweep.
 #[derive(Debug)]
-pub struct HeadClock {
+pub struct ConnClock {
     /// Requests being handled on this connection.
     in_flight: AtomicU32,
     /// Coarse second the current head began; 0 when no head is being read.
     started: AtomicU64,
+    /// Coarse second bytes last moved in either direction.
+    last_active: AtomicU64,
     /// HTTP/2: never swept.
     exempt: AtomicBool,
     /// Set by the sweep before it cancels the token.
@@ -49,13 +52,15 @@ pub struct HeadClock {
     token: CancellationToken,
 }
 
-impl HeadClock {
+impl ConnClock {
     /// A clock for a connection just accepted, which `token` shuts down: its first head is due
     /// within the timeout.
     pub fn start(token: CancellationToken) -> Arc<Self> {
+        let now = COARSE_SECS.load(Ordering::Relaxed);
         Arc::new(Self {
             in_flight: AtomicU32::new(0),
-            started: AtomicU64::new(COARSE_SECS.load(Ordering::Relaxed)),
+            started: AtomicU64::new(now),
+            last_active: AtomicU64::new(now),
             exempt: AtomicBool::new(false),
             expired: AtomicBool::new(false),
             head_open: AtomicBool::new(false),
@@ -98,6 +103,7 @@ impl HeadClock {
     /// and is scanned for ambiguous framing.
     #[inline]
     fn bytes_read(&self, bytes: &[u8]) {
+        self.active();
         if self.in_flight.load(Ordering::Relaxed) != 0
             || self.head_open.load(Ordering::Relaxed)
             || self.exempt.load(Ordering::Relaxed)
@@ -114,19 +120,67 @@ impl HeadClock {
         }
     }
 
-    fn overdue(&self, now: u64, timeout: u64) -> bool {
-        let started = self.started.load(Ordering::Relaxed);
-        !self.exempt.load(Ordering::Relaxed)
-            && started != 0
-            && self.in_flight.load(Ordering::Relaxed) == 0
-            && now.saturating_sub(started) > timeout
+    /// Bytes moved: the connection is not idle.
+    #[inline]
+    fn active(&self) {
+        self.last_active
+            .store(COARSE_SECS.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Whether a timeout has passed at coarse second `now`.
+    fn overdue(&self, now: u64, limits: &Limits) -> bool {
+        if self.exempt.load(Ordering::Relaxed) {
+            return false;
+        }
+        let older =
+            |since: u64, limit: Option<u64>| limit.is_some_and(|l| now.saturating_sub(since) > l);
+        let idle_since = self.last_active.load(Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) != 0 {
+            return older(idle_since, limits.stream_idle);
+        }
+        match self.started.load(Ordering::Relaxed) {
+            0 => older(idle_since, limits.idle),
+            started => older(started, limits.head),
+        }
+    }
+}
+
+/// The timeouts a sweep enforces, in whole seconds (`None`: not enforced).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// A request head must arrive within this (`request_headers_timeout`).
+    pub head: Option<u64>,
+    /// A connection between requests may stay idle this long (`idle_timeout`).
+    pub idle: Option<u64>,
+    /// A request in flight may see no bytes move for this long (`stream_idle_timeout`).
+    pub stream_idle: Option<u64>,
+}
+
+impl Limits {
+    /// Limits from optional durations (at least a second each).
+    pub fn new(
+        head: Option<Duration>,
+        idle: Option<Duration>,
+        stream_idle: Option<Duration>,
+    ) -> Self {
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs().max(1));
+        Self {
+            head: secs(head),
+            idle: secs(idle),
+            stream_idle: secs(stream_idle),
+        }
+    }
+
+    /// Whether any timeout is enforced.
+    pub fn any(&self) -> bool {
+        self.head.is_some() || self.idle.is_some() || self.stream_idle.is_some()
     }
 }
 
 /// An accept loop's connections, swept once a second.
 #[derive(Debug, Default)]
 pub struct Sweep {
-    clocks: Vec<Weak<HeadClock>>,
+    clocks: Vec<Weak<ConnClock>>,
 }
 
 impl Sweep {
@@ -134,23 +188,22 @@ impl Sweep {
     pub const PERIOD: Duration = Duration::from_secs(1);
 
     /// Tracks a new connection.
-    pub fn track(&mut self, clock: &Arc<HeadClock>) {
+    pub fn track(&mut self, clock: &Arc<ConnClock>) {
         self.clocks.push(Arc::downgrade(clock));
     }
 
     /// Advances the coarse clock, forgets closed connections and closes overdue ones; returns
     /// how many were closed.
-    pub fn tick(&mut self, timeout: Duration) -> usize {
+    pub fn tick(&mut self, limits: &Limits) -> usize {
         let epoch = *EPOCH.get_or_init(Instant::now);
         let now = epoch.elapsed().as_secs() + 1;
         COARSE_SECS.fetch_max(now, Ordering::Relaxed);
-        let timeout = timeout.as_secs().max(1);
         let mut closed = 0;
         self.clocks.retain(|weak| {
             let Some(clock) = weak.upgrade() else {
                 return false;
             };
-            if clock.overdue(now, timeout) {
+            if clock.overdue(now, limits) {
                 clock.expired.store(true, Ordering::Relaxed);
                 clock.token.cancel();
                 closed += 1;
@@ -162,16 +215,16 @@ impl Sweep {
     }
 }
 
-/// A stream whose reads feed a [`HeadClock`].
+/// A stream whose reads feed a [`ConnClock`].
 #[derive(Debug)]
 pub struct Clocked<S> {
     inner: S,
-    clock: Arc<HeadClock>,
+    clock: Arc<ConnClock>,
 }
 
 impl<S> Clocked<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S, clock: Arc<HeadClock>) -> Self {
+    pub fn new(inner: S, clock: Arc<ConnClock>) -> Self {
         Self { inner, clock }
     }
 }
@@ -197,7 +250,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Clocked<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.active();
+        }
+        polled
     }
 
     fn poll_write_vectored(
@@ -205,7 +262,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Clocked<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.active();
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
