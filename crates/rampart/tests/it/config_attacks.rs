@@ -73,6 +73,11 @@ async fn cf_hostile_configs_are_refused_and_the_last_good_one_serves() {
         ),
         ("CF-08 duplicate key", format!("{good}---\napiVersion: networking.istio.io/v1\napiVersion: networking.istio.io/v1\nkind: Gateway\n").into_bytes(), "duplicate key"),
         ("CF-08 custom tag", format!("{good}---\nx: !!python/object:os.system [ls]\n").into_bytes(), ":"),
+        (
+            "CF-08 merge key",
+            format!("{good}{}", route(&format!("<<: {{timeout: 1s}}\n    {dest}"))).into_bytes(),
+            "<<",
+        ),
         ("CF-09 timeout", format!("{good}{}", route(&format!("timeout: 99999999999999s\n    {dest}"))).into_bytes(), "spec.http[0].timeout"),
         ("CF-09 attempts", format!("{good}{}", route(&format!("retries: {{attempts: 4294967296}}\n    {dest}"))).into_bytes(), "spec.http[0].retries.attempts"),
         ("CF-09 perTryTimeout", format!("{good}{}", route(&format!("retries: {{attempts: 2, perTryTimeout: -1s}}\n    {dest}"))).into_bytes(), "spec.http[0].retries.perTryTimeout"),
@@ -115,7 +120,22 @@ async fn cf_hostile_configs_are_refused_and_the_last_good_one_serves() {
     let metrics = gw.admin("/stats/prometheus").await.body;
     let refused = format!("rampart_config_reload_failures_total {}", cases.len() + 1);
     assert!(metrics.contains(&refused), "{metrics}");
+    // CF-05: a regex that backtracks exponentially elsewhere is accepted (RE2 semantics: linear
+    // time) and an 8 KiB path against it is answered.
+    let redos = format!(
+        "{good}{}",
+        route(&format!(
+            "match: [{{uri: {{regex: \"/(a+)+$\"}}}}]\n    {dest}"
+        ))
+    );
+    std::fs::write(&gw.file, &redos).unwrap();
+    assert_eq!(gw.gw.reload().await, Ok(2));
+    let path = format!("/{}!", "a".repeat(8 * 1024));
+    let resp = gw.get("bad.example", &path).send().await.unwrap();
+    assert_eq!(resp.status, 404, "no route: the regex does not match");
+    let resp = gw.get("bad.example", "/aaaa").send().await.unwrap();
+    assert_eq!(resp.status, 200);
     // CF-04: a UTF-8 byte-order mark is tolerated.
     std::fs::write(&gw.file, format!("\u{feff}{good}")).unwrap();
-    assert_eq!(gw.gw.reload().await, Ok(2));
+    assert_eq!(gw.gw.reload().await, Ok(3));
 }
