@@ -540,3 +540,37 @@ async fn sl02_stalled_uploads_and_idle_connections_are_closed() {
         .iter()
         .any(|r| r.uri == "/slow" && r.body == "yyyyyyyyz"));
 }
+
+/// SL-05: a client that asks for a large response and never reads it holds only socket buffers,
+/// and its connection is closed once no byte has moved for the idle timeout.
+#[tokio::test]
+async fn sl05_a_reader_that_never_reads_is_closed() {
+    let big = "x".repeat(8 << 20);
+    let be = Backend::with("big", move |_| rampart_testkit::Reply::new(200, &big)).await;
+    let yaml = format!(
+        "{G0}{}{}",
+        app_service(be.port(), "HTTP"),
+        vs_to("{host: app.default.svc.cluster.local}")
+    );
+    let gw = TestGateway::start_with(&yaml, |o| {
+        o.idle_timeout = Some(Duration::from_secs(2));
+        o.stream_idle_timeout = Some(Duration::from_secs(2));
+    })
+    .await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    crate::support::eventually("the backend answered", || be.count() == 1).await;
+    // Never read; the gateway must give up on this connection by itself.
+    crate::support::eventually("the stalled connection closed", || {
+        gw.gw.active_connections() == 0
+    })
+    .await;
+    drop(s);
+    assert_eq!(
+        gw.get("a", "/").send().await.unwrap().status,
+        200,
+        "others still served"
+    );
+}
