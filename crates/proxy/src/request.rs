@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::HOST;
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
+use rampart_jwt::Identity;
+use rampart_model::authz::AuthView;
 use rampart_model::route::{
     Abort, Action, Fault, PathRewrite, RedirectPort, RequestView, Route, WeightedDestination,
 };
@@ -121,19 +123,8 @@ async fn dispatch(
     else {
         return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
     };
-    let authority = authority_of(&req);
-    let view = RequestView {
-        method: req.method(),
-        scheme: cx.scheme,
-        authority,
-        path: req.uri().path(),
-        query: req.uri().query(),
-        headers: req.headers(),
-        port: cx.port,
-        auth: None,
-    };
-    let vhost = listener.routes.find_host(authority);
-    let found = vhost.and_then(|v| v.find_route(&view));
+    let vhost = listener.routes.find_host(authority_of(&req));
+    let found = vhost.and_then(|v| v.find_route(&route_view(&req, cx, None)));
     let stat = found.map_or(NO_ROUTE_STAT, |(route, _)| route.stat);
     let mut cors_origin = None;
     if let Some(policy) = found.and_then(|(route, _)| route.cors.as_deref()) {
@@ -144,56 +135,15 @@ async fn dispatch(
         }
     }
     // Authentication, then authorization (Istio's order), before anything is routed.
-    let mut identity = None;
-    if let Some(authn) = &active.authn {
-        match authn::authenticate(authn, req, cx).await {
-            Ok((authenticated, who)) => {
-                req = authenticated;
-                identity = who;
-            }
-            Err(resp) => return (resp, stat),
-        }
-    }
-    let policies = &active.model.authorization;
-    let mut allowed_headers = None;
-    if !policies.is_empty() {
-        let jwt = identity.as_deref().map(authn::JwtView);
-        let auth = || {
-            jwt.as_ref()
-                .map(|v| v as &dyn rampart_model::authz::AuthView)
-        };
-        // CUSTOM first, then DENY and ALLOW (Istio's order).
-        let custom = match policies.custom.is_empty() {
-            true => None,
-            false => policies
-                .custom_check(&authz::view(&req, authority_of(&req), cx, auth()))
-                .cloned(),
-        };
-        if let Some(provider) = custom {
-            match ext_authz::check(&provider, &mut req, active, cx, flags).await {
-                ext_authz::Decision::Allow(headers) => allowed_headers = Some(headers),
-                ext_authz::Decision::Deny(resp) => return (resp, stat),
-            }
-        }
-        if let Some(resp) = authz::check(policies, &req, authority_of(&req), cx, auth()) {
-            return (resp, stat);
-        }
-    }
+    let (req, identity, allowed_headers) = match access_control(req, cx, active, flags).await {
+        Ok(admitted) => admitted,
+        Err(resp) => return (resp, stat),
+    };
     // Routes that match on JWT claims are chosen again, now that the token is verified.
     let found = match (vhost, identity.as_deref()) {
         (Some(v), Some(identity)) if v.claim_routes => {
             let jwt = authn::JwtView(identity);
-            let view = RequestView {
-                method: req.method(),
-                scheme: cx.scheme,
-                authority: authority_of(&req),
-                path: req.uri().path(),
-                query: req.uri().query(),
-                headers: req.headers(),
-                port: cx.port,
-                auth: Some(&jwt),
-            };
-            v.find_route(&view)
+            v.find_route(&route_view(&req, cx, Some(&jwt)))
         }
         _ => found,
     };
@@ -216,17 +166,7 @@ async fn dispatch(
     };
     let mut quota = None;
     if let Some(rl) = &route.rate_limit {
-        let view = RequestView {
-            method: req.method(),
-            scheme: cx.scheme,
-            authority: authority_of(&req),
-            path: req.uri().path(),
-            query: req.uri().query(),
-            headers: req.headers(),
-            port: cx.port,
-            auth: None,
-        };
-        match crate::rate_limit::check(rl, &view, cx, flags).await {
+        match crate::rate_limit::check(rl, &route_view(&req, cx, None), cx, flags).await {
             Ok(q) => quota = q,
             Err(resp) => return (*resp, route.stat),
         }
@@ -268,6 +208,62 @@ async fn dispatch(
         resp.headers_mut().extend(headers);
     }
     (resp, stat)
+}
+
+/// What route matching sees of `req` (with its verified JWT, once there is one).
+fn route_view<'a, B>(
+    req: &'a Request<B>,
+    cx: &ConnCx,
+    auth: Option<&'a dyn AuthView>,
+) -> RequestView<'a> {
+    RequestView {
+        method: req.method(),
+        scheme: cx.scheme,
+        authority: authority_of(req),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        headers: req.headers(),
+        port: cx.port,
+        auth,
+    }
+}
+
+/// JWT authentication, then authorization policies (CUSTOM, then DENY and ALLOW): the request
+/// (token and output headers edited), its identity and the headers an external authorizer
+/// asked to add to the response; or the refusal to send.
+async fn access_control(
+    req: Request<Incoming>,
+    cx: &ConnCx,
+    active: &Active,
+    flags: &mut ResponseFlags,
+) -> Result<(Request<Incoming>, Option<Arc<Identity>>, Option<HeaderMap>), Response<ResponseBody>> {
+    let (mut req, identity) = match &active.authn {
+        Some(authn) => authn::authenticate(authn, req, cx).await?,
+        None => (req, None),
+    };
+    let policies = &active.model.authorization;
+    if policies.is_empty() {
+        return Ok((req, identity, None));
+    }
+    let jwt = identity.as_deref().map(authn::JwtView);
+    let auth = || jwt.as_ref().map(|v| v as &dyn AuthView);
+    let mut allowed_headers = None;
+    let custom = match policies.custom.is_empty() {
+        true => None,
+        false => policies
+            .custom_check(&authz::view(&req, authority_of(&req), cx, auth()))
+            .cloned(),
+    };
+    if let Some(provider) = custom {
+        match ext_authz::check(&provider, &mut req, active, cx, flags).await {
+            ext_authz::Decision::Allow(headers) => allowed_headers = Some(headers),
+            ext_authz::Decision::Deny(resp) => return Err(resp),
+        }
+    }
+    if let Some(resp) = authz::check(policies, &req, authority_of(&req), cx, auth()) {
+        return Err(resp);
+    }
+    Ok((req, identity, allowed_headers))
 }
 
 /// Replaces the request's path with its normalised form (see [`crate::normalize`]).
