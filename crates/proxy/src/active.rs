@@ -67,6 +67,8 @@ pub struct Options {
     pub stream_idle_timeout: Option<std::time::Duration>,
     /// Most downstream connections open at once; more are closed at accept. `None`: no limit.
     pub max_connections: Option<usize>,
+    /// Largest request body forwarded (413 beyond it). `None`: no limit.
+    pub max_request_body: Option<u64>,
     /// Redis for global rate limits; `None` = only local limits can be served.
     pub rate_limit_global: Option<rampart_ratelimit::GlobalSettings>,
 }

@@ -50,6 +50,10 @@ impl Error {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ResponseFlag::UpstreamOverflow,
             ),
+            Self::Upstream(up) if up.is_body_too_large() => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ResponseFlag::DownstreamProtocolError,
+            ),
             Self::Upstream(Up::DownstreamBody(_)) => (
                 StatusCode::BAD_REQUEST,
                 ResponseFlag::DownstreamProtocolError,
@@ -64,6 +68,7 @@ impl Error {
     pub fn body(&self) -> String {
         match self {
             Self::NoRoute => String::new(),
+            Self::Upstream(up) if up.is_body_too_large() => "Payload Too Large".into(),
             other => other.to_string(),
         }
     }

@@ -50,11 +50,13 @@ pub enum Refusal {
     ConnectionLimit,
     /// An HTTP/1 head with both `Content-Length` and `Transfer-Encoding`.
     AmbiguousFraming,
+    /// A `Content-Length` over `--max-request-body` (answered 413).
+    BodyTooLarge,
 }
 
 impl Refusal {
     /// Every reason, in counter order.
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Self::Underscore,
         Self::BadHost,
         Self::EscapedSlash,
@@ -63,6 +65,7 @@ impl Refusal {
         Self::AuthzDenied,
         Self::ConnectionLimit,
         Self::AmbiguousFraming,
+        Self::BodyTooLarge,
     ];
 
     /// Label for `rampart_downstream_rejected_total{reason}`.
@@ -76,6 +79,7 @@ impl Refusal {
             Self::AuthzDenied => "authz_denied",
             Self::ConnectionLimit => "connection_limit",
             Self::AmbiguousFraming => "ambiguous_framing",
+            Self::BodyTooLarge => "body_too_large",
         }
     }
 }

@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use http::header::HOST;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use rampart_jwt::Identity;
 use rampart_model::authz::AuthView;
 use rampart_model::route::{
     Abort, Action, Fault, PathRewrite, RedirectPort, RequestView, Route, WeightedDestination,
 };
 use rampart_telemetry::{ResponseFlag, ResponseFlags};
-use rampart_upstream::RequestBody;
+use rampart_upstream::{ClientBody, RequestBody};
 
 use crate::access;
 use crate::active::{Active, Shared};
@@ -114,6 +114,11 @@ async fn dispatch(
     }
     if let Err(bad) = normalize_uri(&mut req, cx.shared.options.path_normalization) {
         return refused(bad, cx, flags);
+    }
+    if let Some(limit) = cx.shared.options.max_request_body {
+        if req.body().size_hint().lower() > limit {
+            return refused(headers::Refusal::BodyTooLarge, cx, flags);
+        }
     }
     let Some(listener) = active
         .model
@@ -287,8 +292,8 @@ fn normalize_uri<B>(req: &mut Request<B>, mode: PathNormalization) -> Result<(),
     Ok(())
 }
 
-/// A request refused before routing: 400, flag `DPE`, counted, and the connection closed
-/// (its framing may not be trusted: nothing after this request is read).
+/// A request refused before routing: 400 (413 for a declared body over the limit), flag `DPE`,
+/// counted, and the connection closed (nothing after this request is read).
 #[cold]
 fn refused(
     refusal: headers::Refusal,
@@ -298,7 +303,12 @@ fn refused(
     flags.insert(ResponseFlag::DownstreamProtocolError);
     tracing::debug!(?refusal, peer = %cx.peer, "request refused");
     cx.shared.count_refusal(refusal);
-    let mut resp = respond::text(StatusCode::BAD_REQUEST, "");
+    let mut resp = match refusal {
+        headers::Refusal::BodyTooLarge => {
+            respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
+        }
+        _ => respond::text(StatusCode::BAD_REQUEST, ""),
+    };
     resp.headers_mut()
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     (resp, NO_ROUTE_STAT)
@@ -447,7 +457,10 @@ fn upstream_request(
     }
     parts.version = Version::HTTP_11;
     (
-        http::Request::from_parts(parts, RequestBody::Incoming(body)),
+        http::Request::from_parts(
+            parts,
+            RequestBody::Incoming(ClientBody::new(body, cx.shared.options.max_request_body)),
+        ),
         downstream_upgrade,
     )
 }

@@ -62,6 +62,8 @@ pub struct GatewayOptions {
     pub mesh_config: Option<PathBuf>,
     /// Most downstream connections at once (`--max-connections`); `None`: no limit.
     pub max_connections: Option<usize>,
+    /// Largest request body forwarded (`--max-request-body`); `None`: no limit.
+    pub max_request_body: Option<u64>,
 }
 
 /// Downstream connections a gateway accepts at once unless told otherwise (the hostile plan's
@@ -88,6 +90,7 @@ impl GatewayOptions {
             stream_idle_timeout: Some(Duration::from_secs(300)),
             mesh_config: None,
             max_connections: Some(DEFAULT_MAX_CONNECTIONS),
+            max_request_body: None,
         }
     }
 }
@@ -149,6 +152,7 @@ impl Gateway {
                 idle_timeout: opts.idle_timeout,
                 stream_idle_timeout: opts.stream_idle_timeout,
                 max_connections: opts.max_connections,
+                max_request_body: opts.max_request_body,
                 rate_limit_global: opts.rate_limit_global.clone(),
                 access_log: match &opts.access_log {
                     Some((path, format)) => Some(Arc::new(

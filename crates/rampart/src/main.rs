@@ -67,6 +67,9 @@ enum Command {
         /// Most downstream connections at once; more are closed at accept (0 = no limit).
         #[arg(long, default_value_t = rampart::gateway::DEFAULT_MAX_CONNECTIONS)]
         max_connections: usize,
+        /// Largest request body forwarded, in bytes; larger ones get 413 (0 = no limit).
+        #[arg(long, default_value_t = 0)]
+        max_request_body: u64,
         /// Seconds an HTTP/1 request head may take to arrive (slowloris); 0 turns it off.
         #[arg(long, default_value_t = 10)]
         request_headers_timeout: u64,
@@ -203,6 +206,7 @@ fn main() -> anyhow::Result<()> {
             stream_idle_timeout,
             mesh_config,
             max_connections,
+            max_request_body,
             no_watch,
             access_log,
             access_log_format,
@@ -234,6 +238,7 @@ fn main() -> anyhow::Result<()> {
                 stream_idle_timeout: seconds(stream_idle_timeout),
                 mesh_config,
                 max_connections: (max_connections > 0).then_some(max_connections),
+                max_request_body: (max_request_body > 0).then_some(max_request_body),
                 access_log: access_log.map(|path| {
                     let format = if access_log_format == "json" {
                         AccessLogFormat::Json

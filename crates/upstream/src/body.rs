@@ -13,16 +13,73 @@ use crate::error::BoxError;
 use crate::h1::{H1Body, UpgradedConn};
 use crate::pool::StreamLease;
 
+/// Why a client's request body ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The client's framing or connection failed.
+    #[error(transparent)]
+    Client(#[from] hyper::Error),
+    /// The body passed the gateway's limit (`--max-request-body`).
+    #[error("request body larger than {0} bytes")]
+    TooLarge(u64),
+}
+
+/// The client's streaming body, cut off with [`BodyError::TooLarge`] past a size limit.
+#[derive(Debug)]
+pub struct ClientBody {
+    body: Incoming,
+    limit: Option<u64>,
+    read: u64,
+}
+
+impl ClientBody {
+    /// `body`, allowed at most `limit` bytes.
+    pub fn new(body: Incoming, limit: Option<u64>) -> Self {
+        Self {
+            body,
+            limit,
+            read: 0,
+        }
+    }
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let frame = ready!(Pin::new(&mut self.body).poll_frame(cx));
+        if let (Some(limit), Some(Ok(frame))) = (self.limit, &frame) {
+            self.read += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if self.read > limit {
+                return Poll::Ready(Some(Err(BodyError::TooLarge(limit))));
+            }
+        }
+        Poll::Ready(frame.map(|f| f.map_err(BodyError::Client)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// A request body sent upstream: the client's streaming body, or bytes the proxy made.
 #[derive(Debug)]
 pub enum RequestBody {
     /// Streamed from the downstream connection.
-    Incoming(Incoming),
+    Incoming(ClientBody),
     /// A complete body (mirrors, retries of buffered bodies, generated requests).
     Full(Option<Bytes>),
     /// Streamed from the downstream connection while a copy is kept, so that the request can
     /// be sent again (retries) or copied (mirrors) once it is complete.
-    Recorded(Incoming, Recorder),
+    Recorded(ClientBody, Recorder),
 }
 
 impl RequestBody {
@@ -91,7 +148,7 @@ impl Recording {
 }
 
 impl Recorder {
-    fn record(&mut self, frame: Option<&Result<Frame<Bytes>, hyper::Error>>) {
+    fn record(&mut self, frame: Option<&Result<Frame<Bytes>, BodyError>>) {
         if self.shared.result.get().is_some() {
             return;
         }
@@ -136,12 +193,12 @@ impl Drop for Recorder {
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             Self::Incoming(body) => Pin::new(body).poll_frame(cx),
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),

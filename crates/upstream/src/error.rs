@@ -50,8 +50,31 @@ impl Error {
         false
     }
 
+    /// Whether the client's body passed the gateway's size limit (answered 413).
+    pub fn is_body_too_large(&self) -> bool {
+        let Self::DownstreamBody(cause) = self else {
+            return false;
+        };
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
+        while let Some(err) = source {
+            if let Some(crate::body::BodyError::TooLarge(_)) = err.downcast_ref() {
+                return true;
+            }
+            source = err.source();
+        }
+        false
+    }
+
     /// Classifies a hyper error from a send on a pooled connection.
     pub fn from_send(err: hyper::Error) -> Self {
+        // The client's body failed while it was being sent (HTTP/2 upstreams).
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            if cause.is::<crate::body::BodyError>() {
+                return Self::DownstreamBody(err.into());
+            }
+            source = cause.source();
+        }
         if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
             Self::Protocol(err.into())
         } else {

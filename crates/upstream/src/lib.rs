@@ -26,7 +26,7 @@ pub mod worker;
 #[cfg(test)]
 mod test_support;
 
-pub use body::{PooledBody, Recorder, Recording, RequestBody};
+pub use body::{BodyError, ClientBody, PooledBody, Recorder, Recording, RequestBody};
 pub use cluster::{Cluster, ClusterState, Conn, SendError};
 pub use endpoint::Endpoint;
 pub use error::Error;

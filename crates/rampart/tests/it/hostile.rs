@@ -574,3 +574,58 @@ async fn sl05_a_reader_that_never_reads_is_closed() {
         "others still served"
     );
 }
+
+/// SL-06 and SL-07: with a 1 MiB body limit, a declared 10 GiB body gets 413 before any of it
+/// is read, and a chunked upload that crosses the limit gets 413 with its upstream request
+/// aborted; bodies under the limit pass, over HTTP/1.1 and HTTP/2.
+#[tokio::test]
+async fn sl06_sl07_bodies_over_the_limit_get_413() {
+    let be = Backend::start("app").await;
+    let yaml = format!(
+        "{G0}{}{}",
+        app_service(be.port(), "HTTP"),
+        vs_to("{host: app.default.svc.cluster.local}")
+    );
+    let gw = TestGateway::start_with(&yaml, |o| o.max_request_body = Some(1 << 20)).await;
+    let declared = "POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 10737418240\r\n\r\nxxxx";
+    let (resp, closed) = exchange_keepalive(&gw, declared.as_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 413") && closed, "{resp}");
+    assert_eq!(be.count(), 0, "never forwarded");
+
+    // Chunked: 64 KiB chunks, 20 of them (1.25 MiB).
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(b"POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    let chunk = format!("10000\r\n{}\r\n", "c".repeat(0x10000));
+    for _ in 0..20 {
+        if s.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.starts_with("HTTP/1.1 413"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(
+        be.requests().iter().all(|r| r.body.len() <= 1 << 20),
+        "no more than the limit ever reached the backend"
+    );
+
+    let small = gw
+        .get("a", "/small")
+        .method(http::Method::POST)
+        .body("x".repeat(1000));
+    assert_eq!(small.send().await.unwrap().status, 200);
+    let h2 = gw
+        .get("a", "/h2")
+        .method(http::Method::POST)
+        .body("y".repeat(2 << 20))
+        .http2();
+    assert_eq!(h2.send().await.unwrap().status, 413);
+}

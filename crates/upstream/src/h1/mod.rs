@@ -233,7 +233,7 @@ impl H1Conn {
 /// The client's body failed (malformed chunking, a reset) while it was being copied upstream.
 #[derive(Debug, thiserror::Error)]
 #[error("client request body: {0}")]
-struct DownstreamBodyError(hyper::Error);
+struct DownstreamBodyError(#[source] crate::body::BodyError);
 
 fn is_downstream_body_error(err: &std::io::Error) -> bool {
     err.get_ref().is_some_and(|e| e.is::<DownstreamBodyError>())
