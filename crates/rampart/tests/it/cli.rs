@@ -164,3 +164,36 @@ fn run_serves_and_exits_cleanly_on_sigterm() {
         "{rest}"
     );
 }
+
+/// AD-01: the admin port binds loopback unless told otherwise, and an admin listener on
+/// 127.0.0.1 cannot be reached through another address of the host.
+#[tokio::test]
+async fn ad01_admin_is_loopback_only_by_default() {
+    let (code, help) = rampart(&["run", "--help"]);
+    assert_eq!(code, 0, "{help}");
+    assert!(help.contains("[default: 127.0.0.1:15000]"), "{help}");
+    // Another address of this host: the one a route to a private network would leave from.
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let other = probe
+        .connect("10.255.255.254:9")
+        .and_then(|()| probe.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
+    let be = rampart_testkit::Backend::start("app").await;
+    let yaml = format!(
+        "{G0}{}{}",
+        crate::support::app_service(be.port(), "HTTP"),
+        crate::support::vs_to("{host: app.default.svc.cluster.local}")
+    );
+    let gw = crate::support::TestGateway::start(&yaml).await;
+    assert!(gw.admin.ip().is_loopback());
+    match other {
+        Some(ip) => {
+            let refused = tokio::net::TcpStream::connect((ip, gw.admin.port())).await;
+            assert!(refused.is_err(), "admin reachable on {ip}");
+        }
+        // A host with no other address: nothing else could reach it either.
+        None => eprintln!("no non-loopback address on this host"),
+    }
+}
