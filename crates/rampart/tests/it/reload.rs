@@ -113,3 +113,26 @@ async fn reloads_under_load_lose_no_request() {
     assert!(ok > 0);
     assert_eq!(gw.gw.version(), 11);
 }
+
+/// CF-11: a config file written in two steps 50 ms apart (an editor or `cp` mid-write): the
+/// truncated state is never served (rejected, or folded into the final change by the watcher's
+/// debounce), the final one is, and requests never fail meanwhile.
+#[tokio::test]
+async fn a_file_truncated_mid_write_is_never_served() {
+    let (v1, v2) = (Backend::start("v1").await, Backend::start("v2").await);
+    let mut gw = TestGateway::start_with(&config(&v1, &v2, "v1"), |o| o.watch = true).await;
+    let full = config(&v1, &v2, "v2").replace("${GW_PORT}", &gw.addr.port().to_string());
+    let cut = full.len() * 2 / 3;
+    std::fs::write(&gw.file, &full[..cut]).unwrap();
+    // The writer finishes 50 ms later (this pause is the scenario, not a wait for readiness).
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(gw.get("h", "/").send().await.unwrap().body, "v1");
+    std::fs::write(&gw.file, &full).unwrap();
+    let mut seen = 0;
+    while gw.gw.version() < 2 {
+        seen = gw.gw.reload_attempts_after(seen).await;
+        assert!(seen < 10, "the final file was never applied");
+    }
+    assert_eq!(gw.gw.version(), 2, "one good reload: the final file");
+    assert_eq!(gw.get("h", "/").send().await.unwrap().body, "v2");
+}
