@@ -378,3 +378,44 @@ async fn h2_protocol_abuse_ends_the_connection() {
     let ok = gw.get("a", "/after").http2().send().await.unwrap();
     assert_eq!(ok.status, 200);
 }
+
+/// H2-05: SETTINGS, PING and empty-DATA floods from a client that never reads. The gateway
+/// stops reading a flooder it cannot answer (its queue of control replies is bounded) or closes
+/// it, and other clients are served meanwhile.
+#[tokio::test]
+async fn h2_05_control_frame_floods_do_not_starve_others() {
+    let be = Backend::start("app").await;
+    let gw = gateway_with(&be).await;
+    let floods: [(&str, Vec<u8>); 3] = [
+        ("SETTINGS", frame(h2raw::SETTINGS, 0, 0, &[])),
+        ("PING", frame(h2raw::PING, 0, 0, &[0; 8])),
+        ("empty DATA", frame(h2raw::DATA, 0, 1, &[])),
+    ];
+    for (name, one) in floods {
+        let mut c = connect(&gw).await;
+        if name == "empty DATA" {
+            c.headers(1, &get("/upload", "a", &[("content-length", "10")]), false)
+                .await
+                .unwrap();
+        }
+        let burst: Vec<u8> = one.repeat(10_000);
+        // 10 bursts of 10 000 frames, each allowed 1 s: a flooder the gateway stops reading
+        // from is blocked by TCP, which is the bound we want.
+        let mut sent = 0;
+        for _ in 0..10 {
+            match tokio::time::timeout(Duration::from_secs(1), c.send(&burst)).await {
+                Ok(Ok(())) => sent += 10_000,
+                _ => break,
+            }
+        }
+        let ok = gw.get("a", "/other").http2().send().await.unwrap();
+        assert_eq!(
+            ok.status, 200,
+            "{name} flood ({sent} frames sent) starved another client"
+        );
+    }
+    assert!(be
+        .requests()
+        .iter()
+        .all(|r| r.uri != "/upload" || r.body.is_empty()));
+}
