@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::support::{temp_dir, G0};
+use crate::support::{app_config, temp_dir, G0};
 
 fn rampart(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
@@ -181,11 +181,7 @@ async fn ad01_admin_is_loopback_only_by_default() {
         .ok()
         .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
     let be = rampart_testkit::Backend::start("app").await;
-    let yaml = format!(
-        "{G0}{}{}",
-        crate::support::app_service(be.port(), "HTTP"),
-        crate::support::vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     let gw = crate::support::TestGateway::start(&yaml).await;
     assert!(gw.admin.ip().is_loopback());
     match other {

@@ -4,7 +4,7 @@
 
 use rampart_testkit::Backend;
 
-use crate::support::{app_service, vs_to, TestGateway, G0};
+use crate::support::{app_config, TestGateway};
 
 /// A VirtualService on the test gateway with this HTTP route body (indented six spaces).
 fn route(body: &str) -> String {
@@ -25,11 +25,7 @@ spec:
 #[tokio::test]
 async fn cf_hostile_configs_are_refused_and_the_last_good_one_serves() {
     let be = Backend::start("app").await;
-    let good = format!(
-        "{G0}{}{}",
-        app_service(be.port(), "HTTP"),
-        vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let good = app_config(be.port());
     let gw = TestGateway::start(&good).await;
     let good = good.replace("${GW_PORT}", &gw.addr.port().to_string());
     let dest = "route: [{destination: {host: app.default.svc.cluster.local}}]";

@@ -7,7 +7,7 @@ use rampart_testkit::Backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{app_service, vs_to, TestGateway, G0};
+use crate::support::{app_config, app_service, TestGateway, G0};
 
 /// Sends `raw` and reads until the gateway closes or 2 s pass; returns what came back.
 async fn exchange(gw: &TestGateway, raw: &[u8]) -> String {
@@ -20,11 +20,7 @@ async fn exchange(gw: &TestGateway, raw: &[u8]) -> String {
 
 async fn gateway() -> (Backend, TestGateway) {
     let be = Backend::start("app").await;
-    let yaml = format!(
-        "{G0}{}{}",
-        app_service(be.port(), "HTTP"),
-        vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     let gw = TestGateway::start(&yaml).await;
     (be, gw)
 }
@@ -244,11 +240,7 @@ async fn sl01_slow_heads_are_closed_at_the_head_timeout() {
         }
     })
     .await;
-    let yaml = format!(
-        "{G0}{}{}",
-        app_service(be.port(), "HTTP"),
-        vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     let gw = TestGateway::start_with(&yaml, |o| {
         o.request_headers_timeout = Some(Duration::from_secs(2))
     })
@@ -382,11 +374,7 @@ spec:
 #[tokio::test]
 async fn sl09_connections_over_the_limit_are_closed_at_accept() {
     let be = Backend::start("app").await;
-    let yaml = format!(
-        "{G0}{}{}",
-        app_service(be.port(), "HTTP"),
-        vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     let gw = TestGateway::start_with(&yaml, |o| o.max_connections = Some(20)).await;
     let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     let mut open = Vec::new();
@@ -428,11 +416,7 @@ async fn sl09_connections_over_the_limit_are_closed_at_accept() {
 #[tokio::test]
 async fn hd11_hostile_user_agent_keeps_the_json_log_valid() {
     let be = Backend::start("app").await;
-    let yaml = format!(
-        "{G0}{}{}",
-        app_service(be.port(), "HTTP"),
-        vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     let log = crate::support::temp_dir().join("access.log");
     let path = log.clone();
     let gw = TestGateway::start_with(&yaml, |o| {
@@ -466,11 +450,7 @@ async fn hd11_hostile_user_agent_keeps_the_json_log_valid() {
 #[tokio::test]
 async fn sl02_stalled_uploads_and_idle_connections_are_closed() {
     let be = Backend::start("app").await;
-    let yaml = format!(
-        "{G0}{}{}",
-        app_service(be.port(), "HTTP"),
-        vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     let gw = TestGateway::start_with(&yaml, |o| {
         o.stream_idle_timeout = Some(Duration::from_secs(2));
         o.idle_timeout = Some(Duration::from_secs(3));
@@ -547,11 +527,7 @@ async fn sl02_stalled_uploads_and_idle_connections_are_closed() {
 async fn sl05_a_reader_that_never_reads_is_closed() {
     let big = "x".repeat(8 << 20);
     let be = Backend::with("big", move |_| rampart_testkit::Reply::new(200, &big)).await;
-    let yaml = format!(
-        "{G0}{}{}",
-        app_service(be.port(), "HTTP"),
-        vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     let gw = TestGateway::start_with(&yaml, |o| {
         o.idle_timeout = Some(Duration::from_secs(2));
         o.stream_idle_timeout = Some(Duration::from_secs(2));
@@ -581,11 +557,7 @@ async fn sl05_a_reader_that_never_reads_is_closed() {
 #[tokio::test]
 async fn sl06_sl07_bodies_over_the_limit_get_413() {
     let be = Backend::start("app").await;
-    let yaml = format!(
-        "{G0}{}{}",
-        app_service(be.port(), "HTTP"),
-        vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     let gw = TestGateway::start_with(&yaml, |o| o.max_request_body = Some(1 << 20)).await;
     let declared = "POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 10737418240\r\n\r\nxxxx";
     let (resp, closed) = exchange_keepalive(&gw, declared.as_bytes()).await;

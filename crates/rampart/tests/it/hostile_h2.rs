@@ -8,17 +8,13 @@ use std::time::Duration;
 use rampart_testkit::h2raw::{self, frame, get, header_block, RawH2};
 use rampart_testkit::{Backend, Reply};
 
-use crate::support::{app_service, vs_to, TestGateway, G0};
+use crate::support::{app_config, TestGateway};
 
 const WAIT: Duration = Duration::from_secs(3);
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 
 async fn gateway_with(be: &Backend) -> TestGateway {
-    let yaml = format!(
-        "{G0}{}{}",
-        app_service(be.port(), "HTTP"),
-        vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     TestGateway::start(&yaml).await
 }
 

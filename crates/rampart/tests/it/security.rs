@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{service, TestGateway, G0};
+use crate::support::{app_config, service, TestGateway, G0};
 
 const REVIEWS: &str = "reviews.default.svc.cluster.local";
 const RATINGS: &str = "ratings.default.svc.cluster.local";
@@ -519,11 +519,7 @@ spec:
 #[tokio::test]
 async fn path_normalisation_can_be_turned_off_or_decode_slashes() {
     let be = Backend::start("app").await;
-    let yaml = format!(
-        "{G0}{}{}",
-        crate::support::app_service(be.port(), "HTTP"),
-        crate::support::vs_to("{host: app.default.svc.cluster.local}")
-    );
+    let yaml = app_config(be.port());
     let decode = TestGateway::start_with(&yaml, |o| {
         o.path_normalization = rampart_proxy::normalize::PathNormalization::DecodeAndMergeSlashes
     })

@@ -177,6 +177,16 @@ spec:
     )
 }
 
+/// G0 plus the STATIC ServiceEntry `app` on 127.0.0.1:`port` and a VirtualService sending every
+/// host to it: the smallest working gateway.
+pub fn app_config(port: u16) -> String {
+    format!(
+        "{G0}{}{}",
+        app_service(port, "HTTP"),
+        vs_to("{host: app.default.svc.cluster.local}")
+    )
+}
+
 /// Polls `cond` until it holds (bounded: panics after 10 s).
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
