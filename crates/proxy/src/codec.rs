@@ -11,7 +11,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 
 use crate::request::{handle, ConnCx};
-use crate::timeouts::Clocked;
+use crate::timeouts::{Clocked, InFlight};
 
 /// Largest request head accepted (Envoy's `max_request_headers_kb` default, 60 KiB); larger
 /// heads get 431. At most 100 header fields (hyper's default, as Envoy's `max_headers_count`).
@@ -91,8 +91,9 @@ pub async fn serve(stream: TcpStream, cx: ConnCx) {
             } else {
                 handle(req, &cx).await
             };
-            cx.clock.request_finished();
-            Ok::<_, Infallible>(resp)
+            // The request stays in flight until its response body is written (or dropped).
+            let clock = cx.clock;
+            Ok::<_, Infallible>(resp.map(|body| InFlight::new(body, clock)))
         }
     });
     let io = TokioIo::new(Clocked::new(stream, clock));

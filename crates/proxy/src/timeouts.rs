@@ -11,7 +11,10 @@
 //!   request in flight and no activity for the stream idle timeout is closed (a stalled upload
 //!   or download); one between requests with no activity for the idle timeout too.
 //!
-//! HTTP/2 connections are not swept (their streams have their own limits).
+//! A request is in flight from its head until its response body is written. HTTP/2
+//! connections have no head timeout (their frames have their own limits), the same stream idle
+//! timeout (a stream that moves no bytes, e.g. a reader that never opens its window), and an idle
+//! timeout of at least 300 s.
 
 use std::io;
 use std::pin::Pin;
@@ -27,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 /// every accept loop's sweep so that reads only load it.
 static COARSE_SECS: AtomicU64 = AtomicU64::new(1);
 
+/// Shortest idle timeout applied to HTTP/2 connections (the hostile plan's edge default).
+const H2_MIN_IDLE_SECS: u64 = 300;
+
 /// When the coarse clock started.
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
@@ -39,7 +45,7 @@ pub struct ConnClock {
     started: AtomicU64,
     /// Coarse second bytes last moved in either direction.
     last_active: AtomicU64,
-    /// HTTP/2: never swept.
+    /// HTTP/2: no head timeout, a longer idle timeout.
     exempt: AtomicBool,
     /// Set by the sweep before it cancels the token.
     expired: AtomicBool,
@@ -84,8 +90,8 @@ impl ConnClock {
         self.ambiguous.swap(false, Ordering::Relaxed)
     }
 
-    /// The request's response is on its way.
-    pub fn request_finished(&self) {
+    /// The request's response has been written (or abandoned).
+    fn request_finished(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -129,14 +135,16 @@ impl ConnClock {
 
     /// Whether a timeout has passed at coarse second `now`.
     fn overdue(&self, now: u64, limits: &Limits) -> bool {
-        if self.exempt.load(Ordering::Relaxed) {
-            return false;
-        }
         let older =
             |since: u64, limit: Option<u64>| limit.is_some_and(|l| now.saturating_sub(since) > l);
         let idle_since = self.last_active.load(Ordering::Relaxed);
         if self.in_flight.load(Ordering::Relaxed) != 0 {
             return older(idle_since, limits.stream_idle);
+        }
+        if self.exempt.load(Ordering::Relaxed) {
+            // HTTP/2: no heads to time; idle connections are kept longer (clients multiplex
+            // over long-lived ones).
+            return older(idle_since, limits.idle.map(|i| i.max(H2_MIN_IDLE_SECS)));
         }
         match self.started.load(Ordering::Relaxed) {
             0 => older(idle_since, limits.idle),
@@ -279,5 +287,47 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Clocked<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A response body that keeps its request in flight on the connection's clock until it has
+/// been written to the end or dropped.
+#[derive(Debug)]
+pub struct InFlight<B> {
+    body: B,
+    clock: Arc<ConnClock>,
+}
+
+impl<B> InFlight<B> {
+    /// Tracks `body` on `clock` (whose `request_started` was called for it).
+    pub fn new(body: B, clock: Arc<ConnClock>) -> Self {
+        Self { body, clock }
+    }
+}
+
+impl<B> Drop for InFlight<B> {
+    fn drop(&mut self) {
+        self.clock.request_finished();
+    }
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for InFlight<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    #[inline]
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }

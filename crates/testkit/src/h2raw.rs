@@ -129,9 +129,23 @@ pub struct RawH2 {
 impl RawH2 {
     /// Connects and sends the client preface.
     pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        Self::connect_with(addr, &[]).await
+    }
+
+    /// Connects and sends the client preface with these settings (identifier, value), e.g.
+    /// `(0x4, 0)` for a zero initial window.
+    pub async fn connect_with(
+        addr: std::net::SocketAddr,
+        settings: &[(u16, u32)],
+    ) -> std::io::Result<Self> {
         let mut stream = TcpStream::connect(addr).await?;
         let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-        hello.extend(frame(SETTINGS, 0, 0, &[]));
+        let mut payload = Vec::new();
+        for (id, value) in settings {
+            payload.extend_from_slice(&id.to_be_bytes());
+            payload.extend_from_slice(&value.to_be_bytes());
+        }
+        hello.extend(frame(SETTINGS, 0, 0, &payload));
         stream.write_all(&hello).await?;
         Ok(Self {
             stream,

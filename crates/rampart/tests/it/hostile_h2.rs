@@ -415,3 +415,31 @@ async fn h2_05_control_frame_floods_do_not_starve_others() {
         .iter()
         .all(|r| r.uri != "/upload" || r.body.is_empty()));
 }
+
+/// H2-16: a client that opens no window for a large response (initial window 0, no
+/// WINDOW_UPDATE) holds its stream only until the stream idle timeout; then the connection is
+/// closed and others are served meanwhile.
+#[tokio::test]
+async fn h2_16_a_zero_window_reader_is_closed_at_the_stream_idle_timeout() {
+    let big = "x".repeat(4 << 20);
+    let be = Backend::with("big", move |_| Reply::new(200, &big)).await;
+    let gw = TestGateway::start_with(&app_config(be.port()), |o| {
+        o.stream_idle_timeout = Some(Duration::from_secs(2));
+    })
+    .await;
+    let mut c = RawH2::connect_with(gw.addr, &[(0x4, 0)]).await.unwrap();
+    c.read_until(WAIT, |f| {
+        f.kind == h2raw::SETTINGS && f.flags & h2raw::ACK == 0
+    })
+    .await;
+    c.headers(1, &get("/big", "a", &[]), true).await.unwrap();
+    crate::support::eventually("the backend answered", || be.count() == 1).await;
+    assert_eq!(
+        gw.get("a", "/other").http2().send().await.unwrap().status,
+        200
+    );
+    crate::support::eventually("the zero-window connection closed", || {
+        gw.gw.active_connections() == 0
+    })
+    .await;
+}
