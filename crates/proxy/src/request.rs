@@ -128,8 +128,9 @@ async fn dispatch(
     else {
         return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
     };
-    let vhost = listener.routes.find_host(authority_of(&req));
-    let found = vhost.and_then(|v| v.find_route(&route_view(&req, cx, None)));
+    let authority = authority_of(&req);
+    let vhost = listener.routes.find_host(authority);
+    let found = vhost.and_then(|v| v.find_route(&route_view(&req, authority, cx, None)));
     let stat = found.map_or(NO_ROUTE_STAT, |(route, _)| route.stat);
     let mut cors_origin = None;
     if let Some(policy) = found.and_then(|(route, _)| route.cors.as_deref()) {
@@ -148,7 +149,7 @@ async fn dispatch(
     let found = match (vhost, identity.as_deref()) {
         (Some(v), Some(identity)) if v.claim_routes => {
             let jwt = authn::JwtView(identity);
-            v.find_route(&route_view(&req, cx, Some(&jwt)))
+            v.find_route(&route_view(&req, authority_of(&req), cx, Some(&jwt)))
         }
         _ => found,
     };
@@ -171,7 +172,8 @@ async fn dispatch(
     };
     let mut quota = None;
     if let Some(rl) = &route.rate_limit {
-        match crate::rate_limit::check(rl, &route_view(&req, cx, None), cx, flags).await {
+        let view = route_view(&req, authority_of(&req), cx, None);
+        match crate::rate_limit::check(rl, &view, cx, flags).await {
             Ok(q) => quota = q,
             Err(resp) => return (*resp, route.stat),
         }
@@ -218,13 +220,14 @@ async fn dispatch(
 /// What route matching sees of `req` (with its verified JWT, once there is one).
 fn route_view<'a, B>(
     req: &'a Request<B>,
+    authority: &'a str,
     cx: &ConnCx,
     auth: Option<&'a dyn AuthView>,
 ) -> RequestView<'a> {
     RequestView {
         method: req.method(),
         scheme: cx.scheme,
-        authority: authority_of(req),
+        authority,
         path: req.uri().path(),
         query: req.uri().query(),
         headers: req.headers(),
