@@ -131,6 +131,12 @@ enum Command {
         /// URL, e.g. http://reviews.default.svc.cluster.local:8080/reviews/1
         url: String,
     },
+    /// Print a running gateway's routes, clusters, endpoint health and golden signals.
+    Status {
+        /// The gateway's admin address.
+        #[arg(long, default_value = "127.0.0.1:15000")]
+        admin: SocketAddr,
+    },
     /// Start built-in demo services and a gateway in front of them; prints URLs to try.
     Demo {
         /// Gateway port.
@@ -283,6 +289,7 @@ fn main() -> anyhow::Result<()> {
             &url,
             &headers,
         )?),
+        Command::Status { admin } => std::process::exit(cmd::status::run(admin)?),
         Command::Demo { port, admin } => {
             let (filter, control) = rampart::logging::init(false);
             control_runtime()?.block_on(rampart::demo::run(port, admin, filter, control))

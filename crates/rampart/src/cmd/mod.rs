@@ -2,6 +2,7 @@
 
 pub mod explain;
 pub mod run;
+pub mod status;
 pub mod validate;
 
 use std::collections::BTreeMap;

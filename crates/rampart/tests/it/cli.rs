@@ -193,3 +193,41 @@ async fn ad01_admin_is_loopback_only_by_default() {
         None => eprintln!("no non-loopback address on this host"),
     }
 }
+
+/// `rampart status` reads a running gateway's admin port: version, routes, clusters with
+/// endpoint health, and golden signals.
+#[tokio::test]
+async fn status_prints_routes_clusters_and_golden_signals() {
+    let be = rampart_testkit::Backend::start("app").await;
+    let gw = crate::support::TestGateway::start(&crate::support::app_config(be.port())).await;
+    for _ in 0..5 {
+        assert_eq!(gw.get("a", "/").send().await.unwrap().status, 200);
+    }
+    let admin = gw.admin.to_string();
+    let out = tokio::task::spawn_blocking(move || rampart(&["status", "--admin", &admin]))
+        .await
+        .unwrap();
+    let (code, text) = out;
+    assert_eq!(code, 0, "{text}");
+    for want in [
+        "config version 1, last reload ok",
+        "LISTENER",
+        "app.default.svc.cluster.local",
+        "CLUSTER",
+        "Requests 5  4xx 0  5xx 0 (0.0%)",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    let cluster_line = text
+        .lines()
+        .find(|l| l.contains("outbound|80||app.default.svc.cluster.local"))
+        .unwrap_or_else(|| panic!("no cluster line in\n{text}"));
+    let cells: Vec<&str> = cluster_line.split_whitespace().collect();
+    assert_eq!(&cells[1..4], ["1", "1", "5"], "{cluster_line}");
+    let (code, text) =
+        tokio::task::spawn_blocking(|| rampart(&["status", "--admin", "127.0.0.1:1"]))
+            .await
+            .unwrap();
+    assert_ne!(code, 0);
+    assert!(text.contains("admin 127.0.0.1:1/config_dump"), "{text}");
+}
