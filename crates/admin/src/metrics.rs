@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use rampart_proxy::headers::Refusal;
-use rampart_telemetry::render::{render, Workload};
+use rampart_telemetry::render::{escape_label, render, Workload};
 use rampart_upstream::Endpoint;
 
 use crate::status::AdminState;
@@ -120,58 +120,41 @@ pub fn prometheus(state: &AdminState) -> String {
 
 /// JWKS caches: fetches by outcome, unknown-`kid` refetches and keys held, per `jwksUri`.
 fn jwks(out: &mut String, stats: &[rampart_jwt::JwksStats]) {
+    type Value = fn(&rampart_jwt::JwksStats) -> u64;
+    let families: [(&str, &str, &str, &[(&str, Value)]); 3] = [
+        (
+            "rampart_jwks_fetch_total",
+            "counter",
+            "JWKS fetches by jwksUri and result.",
+            &[
+                (",result=\"success\"", |s| s.fetch_success),
+                (",result=\"failure\"", |s| s.fetch_failure),
+            ],
+        ),
+        (
+            "rampart_jwks_kid_refetch_total",
+            "counter",
+            "Extra JWKS fetches caused by an unknown kid.",
+            &[("", |s| s.kid_refetches)],
+        ),
+        (
+            "rampart_jwks_keys",
+            "gauge",
+            "Keys held (the last good set is kept while fetches fail).",
+            &[("", |s| s.keys as u64)],
+        ),
+    ];
     if stats.is_empty() {
         return;
     }
-    let _ = writeln!(
-        out,
-        "# HELP rampart_jwks_fetch_total JWKS fetches by jwksUri and result."
-    );
-    let _ = writeln!(out, "# TYPE rampart_jwks_fetch_total counter");
-    for s in stats {
-        let uri = escape_label(&s.uri);
-        let _ = writeln!(
-            out,
-            "rampart_jwks_fetch_total{{uri=\"{uri}\",result=\"success\"}} {}",
-            s.fetch_success
-        );
-        let _ = writeln!(
-            out,
-            "rampart_jwks_fetch_total{{uri=\"{uri}\",result=\"failure\"}} {}",
-            s.fetch_failure
-        );
+    for (name, kind, help, series) in families {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for s in stats {
+            let uri = escape_label(&s.uri);
+            for (labels, value) in series {
+                let _ = writeln!(out, "{name}{{uri=\"{uri}\"{labels}}} {}", value(s));
+            }
+        }
     }
-    let _ = writeln!(
-        out,
-        "# HELP rampart_jwks_kid_refetch_total Extra JWKS fetches caused by an unknown kid."
-    );
-    let _ = writeln!(out, "# TYPE rampart_jwks_kid_refetch_total counter");
-    for s in stats {
-        let _ = writeln!(
-            out,
-            "rampart_jwks_kid_refetch_total{{uri=\"{}\"}} {}",
-            escape_label(&s.uri),
-            s.kid_refetches
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP rampart_jwks_keys Keys held (the last good set is kept while fetches fail)."
-    );
-    let _ = writeln!(out, "# TYPE rampart_jwks_keys gauge");
-    for s in stats {
-        let _ = writeln!(
-            out,
-            "rampart_jwks_keys{{uri=\"{}\"}} {}",
-            escape_label(&s.uri),
-            s.keys
-        );
-    }
-}
-
-/// A Prometheus label value: backslash, quote and newline escaped.
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

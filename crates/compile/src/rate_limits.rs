@@ -188,7 +188,7 @@ fn selector(s: &RateLimitSelectCondition) -> Option<Selector> {
     }
     if let Some(src) = &s.source_cidr {
         out.source = Some(SourceSelector {
-            block: Cidr::parse(&src.value)?,
+            block: Cidr::parse(&src.value).ok()?,
             distinct: src.kind() == "Distinct",
             invert: src.invert == Some(true),
         });

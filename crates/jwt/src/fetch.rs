@@ -6,7 +6,7 @@
 //! byte a second is cut off. Redirects are not followed (a 3xx is a failure): the only host
 //! ever contacted is the configured one, never one named by a token or a response.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use http::header::{ACCEPT, HOST, USER_AGENT};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
+pub use rampart_model::cidr::Cidr;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
@@ -84,59 +85,6 @@ pub(crate) enum FetchError {
     Body(usize),
     #[error("{0}")]
     Jwks(JwksError),
-}
-
-/// An address range (`10.0.0.0/8`, `fe80::/10`) that `jwksUri` hosts may not resolve to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// Whether `ip` is inside the range (IPv4-mapped IPv6 addresses count as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = &'static str;
-
-    /// `addr/prefix`, or a bare address (a single host).
-    fn from_str(s: &str) -> Result<Cidr, &'static str> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr.parse().map_err(|_| "not an IP address")?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().map_err(|_| "bad prefix length")?,
-            None => max,
-        };
-        if prefix > max {
-            return Err("prefix length too long");
-        }
-        Ok(Cidr {
-            addr: addr.to_canonical(),
-            prefix,
-        })
-    }
 }
 
 /// Limits and TLS settings of one fetch.

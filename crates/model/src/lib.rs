@@ -6,6 +6,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod cidr;
 pub mod cluster;
 pub mod listener;
 pub mod rate_limit;

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, RwLock};
 
+use arc_swap::ArcSwap;
+
 use crate::bucket::{Bucket, Rate, Take};
 
 /// Distinct buckets kept per rule and route.
@@ -18,13 +20,16 @@ pub const MAX_DISTINCT: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct LocalBuckets {
     hasher: RandomState,
-    scopes: RwLock<HashMap<u64, Arc<Scope>>>,
+    /// Few and rarely added (one per rule and route): read without a lock, copied on insert.
+    scopes: ArcSwap<HashMap<u64, Arc<Scope>>>,
 }
 
 #[derive(Debug, Default)]
 struct Scope {
     plain: Bucket,
     overflow: Bucket,
+    /// Up to [`MAX_DISTINCT`] entries, added as new clients appear: a copy per insert would
+    /// cost more than an uncontended read lock.
     distinct: RwLock<HashMap<u64, Arc<Bucket>>>,
 }
 
@@ -62,10 +67,16 @@ impl LocalBuckets {
 
     fn scope(&self, rule: &str, route: &str) -> Arc<Scope> {
         let key = self.hasher.hash_one((rule, route));
-        if let Some(s) = read(&self.scopes).get(&key) {
+        if let Some(s) = self.scopes.load().get(&key) {
             return s.clone();
         }
-        write(&self.scopes).entry(key).or_default().clone()
+        let mut scope = None;
+        self.scopes.rcu(|scopes| {
+            let mut scopes = HashMap::clone(scopes);
+            scope = Some(scopes.entry(key).or_default().clone());
+            scopes
+        });
+        scope.unwrap_or_default()
     }
 }
 

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 /// A decision, as the `result` label says it.
 #[derive(Clone, Copy, Debug)]
@@ -19,9 +21,13 @@ pub enum Outcome {
 
 const RESULTS: [&str; 3] = ["ok", "over_limit", "error"];
 
+/// Counters per policy: read without a lock on every decision; a policy seen for the first time
+/// copies the map once.
+type ByPolicy = BTreeMap<Arc<str>, Arc<[AtomicU64; 3]>>;
+
 #[derive(Debug)]
 pub struct Stats {
-    by_policy: RwLock<BTreeMap<Arc<str>, Arc<[AtomicU64; 3]>>>,
+    by_policy: ArcSwap<ByPolicy>,
     redis_errors: AtomicU64,
     fail_closed: bool,
 }
@@ -29,29 +35,23 @@ pub struct Stats {
 impl Stats {
     pub fn new(fail_closed: bool) -> Self {
         Self {
-            by_policy: RwLock::default(),
+            by_policy: ArcSwap::default(),
             redis_errors: AtomicU64::new(0),
             fail_closed,
         }
     }
 
     pub fn count(&self, policy: &Arc<str>, outcome: Outcome) {
-        let found = self
-            .by_policy
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(policy)
-            .cloned();
-        let counters = match found {
-            Some(c) => c,
-            None => self
-                .by_policy
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(policy.clone())
-                .or_default()
-                .clone(),
-        };
+        let found = self.by_policy.load().get(policy).cloned();
+        let counters = found.unwrap_or_else(|| {
+            let mut fresh = None;
+            self.by_policy.rcu(|map| {
+                let mut map = ByPolicy::clone(map);
+                fresh = Some(map.entry(policy.clone()).or_default().clone());
+                map
+            });
+            fresh.unwrap_or_default()
+        });
         counters[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -65,12 +65,7 @@ impl Stats {
             "# HELP rampart_ratelimit_requests_total Requests checked against rate limits, by policy and result."
         );
         let _ = writeln!(out, "# TYPE rampart_ratelimit_requests_total counter");
-        for (policy, counters) in self
-            .by_policy
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for (policy, counters) in self.by_policy.load().iter() {
             for (i, result) in RESULTS.iter().enumerate() {
                 let _ = writeln!(
                     out,

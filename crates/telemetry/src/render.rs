@@ -13,7 +13,8 @@ pub struct Workload<'a> {
     pub namespace: &'a str,
 }
 
-fn escape(value: &str) -> String {
+/// A Prometheus label value: backslash, quote and newline escaped.
+pub fn escape_label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -43,16 +44,16 @@ pub fn render(out: &mut String, stats: &StatsRegistry, workload: &Workload<'_>) 
         let (svc_name, svc_ns) = service_parts(&s.key.destination_service);
         let dest = format!(
             "destination_service=\"{}\",destination_service_name=\"{}\",destination_service_namespace=\"{}\",destination_version=\"{}\"",
-            escape(&s.key.destination_service),
-            escape(svc_name),
-            escape(svc_ns),
-            escape(&s.key.destination_version)
+            escape_label(&s.key.destination_service),
+            escape_label(svc_name),
+            escape_label(svc_ns),
+            escape_label(&s.key.destination_version)
         );
         for (code, flags, count) in s.counts() {
             let _ = writeln!(
                 out,
                 "rampart_route_requests_total{{route=\"{}\",{dest},response_code=\"{code}\",response_flags=\"{flags}\"}} {count}",
-                escape(&s.key.route)
+                escape_label(&s.key.route)
             );
             *istio
                 .entry(format!(
@@ -72,8 +73,8 @@ pub fn render(out: &mut String, stats: &StatsRegistry, workload: &Workload<'_>) 
     }
     let source = format!(
         "reporter=\"source\",source_workload=\"{}\",source_workload_namespace=\"{}\",request_protocol=\"http\"",
-        escape(workload.name),
-        escape(workload.namespace)
+        escape_label(workload.name),
+        escape_label(workload.namespace)
     );
     let _ = writeln!(
         out,

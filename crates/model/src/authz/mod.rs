@@ -16,8 +16,9 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName};
 
+pub use crate::cidr::Cidr;
 pub use ext_authz::ExtAuthz;
-pub use matchers::{Cidr, Field, PathPattern, StrPattern};
+pub use matchers::{Field, PathPattern, StrPattern};
 pub use path_template::PathTemplate;
 
 /// Every policy that applies to this proxy, by action.

@@ -85,6 +85,18 @@ spec:
   rules: [{}]
 ";
 
+/// Loads `bad` over a gateway serving ALLOW_ALL: the reload must be refused while the last good
+/// configuration keeps serving. Returns every error message, one per line.
+async fn refused_reload(bad: &str) -> String {
+    let mesh = Mesh::start().await;
+    let gw = TestGateway::start(&mesh.config(ALLOW_ALL)).await;
+    gw.write(&mesh.config(bad));
+    let errors = gw.gw.reload().await.expect_err("rejected").join("\n");
+    let resp = gw.get(REVIEWS, "/").send().await.unwrap();
+    assert_eq!(resp.status, 200, "last good config serves");
+    errors
+}
+
 #[tokio::test]
 async fn s12_allow_nothing_then_allow_get_on_reviews() {
     let mesh = Mesh::start().await;
@@ -174,9 +186,7 @@ spec:
 
 #[tokio::test]
 async fn a_bad_path_template_is_a_config_error_naming_the_field() {
-    let mesh = Mesh::start().await;
-    let good = TestGateway::start(&mesh.config(ALLOW_ALL)).await;
-    good.write(&mesh.config(
+    let errors = refused_reload(
         "---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -184,15 +194,14 @@ metadata: {name: bad}
 spec:
   rules: [{to: [{operation: {paths: [\"/foo/{*}.txt\"]}}]}]
 ",
-    ));
-    let errors = good.gw.reload().await.expect_err("rejected");
+    )
+    .await;
     assert!(
         errors
-            .iter()
+            .lines()
             .any(|e| e.contains("spec.rules[0].to[0].operation.paths[0]") && e.contains("template")),
-        "{errors:?}"
+        "{errors}"
     );
-    assert_eq!(good.get(REVIEWS, "/").send().await.unwrap().status, 200);
 }
 
 fn ingress_policy(action: &str, field: &str, blocks: &str) -> String {
@@ -539,9 +548,7 @@ async fn path_normalisation_can_be_turned_off_or_decode_slashes() {
 
 #[tokio::test]
 async fn invalid_security_policies_are_rejected_with_field_paths() {
-    let mesh = Mesh::start().await;
-    let gw = TestGateway::start(&mesh.config(ALLOW_ALL)).await;
-    gw.write(&mesh.config(
+    let all = refused_reload(
         "---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -558,9 +565,8 @@ metadata: {name: bad-jwt}
 spec:
   jwtRules: [{issuer: x, jwksUri: \"ftp://keys\"}]
 ",
-    ));
-    let errors = gw.gw.reload().await.expect_err("rejected");
-    let all = errors.join("\n");
+    )
+    .await;
     for want in [
         "spec.rules[0].from[0].source.ipBlocks[0]",
         "spec.rules[0].when[0].key: unknown attribute",
@@ -568,11 +574,6 @@ spec:
     ] {
         assert!(all.contains(want), "missing {want:?} in\n{all}");
     }
-    assert_eq!(
-        gw.get(REVIEWS, "/").send().await.unwrap().status,
-        200,
-        "last good config serves"
-    );
 }
 
 /// JW-17/18 through the gateway: keys fetched from `jwksUri` (a real server on loopback) verify
@@ -817,9 +818,7 @@ spec:
 
 #[tokio::test]
 async fn custom_policies_need_a_known_provider() {
-    let mesh = Mesh::start().await;
-    let gw = TestGateway::start(&mesh.config(ALLOW_ALL)).await;
-    gw.write(&mesh.config(
+    let errors = refused_reload(
         "---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -829,8 +828,8 @@ spec:
   provider: {name: nowhere}
   rules: [{}]
 ",
-    ));
-    let errors = gw.gw.reload().await.expect_err("rejected").join("\n");
+    )
+    .await;
     assert!(
         errors.contains("spec.provider.name") && errors.contains("no MeshConfig"),
         "{errors}"
