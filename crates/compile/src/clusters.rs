@@ -1,8 +1,10 @@
 //! Clusters: each (host, port, subset) that a route sends to, with its endpoints and the
 //! DestinationRule policy that applies to it.
 
+use crate::credentials::Loader;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +49,8 @@ pub struct Builder<'a> {
     me: &'a ProxyIdentity,
     specs: Vec<ClusterSpec>,
     ids: HashMap<ClusterKey, ClusterId>,
+    /// Certificate files for TLS (servers and origination), and which were read.
+    pub(crate) credentials: Loader,
 }
 
 impl<'a> Builder<'a> {
@@ -58,6 +62,7 @@ impl<'a> Builder<'a> {
             me,
             specs: Vec::new(),
             ids: HashMap::new(),
+            credentials: Loader::new(me.credentials.clone()),
         }
     }
 
@@ -265,8 +270,9 @@ impl<'a> Builder<'a> {
     }
 
     /// The clusters, indexed by the ids handed out.
-    pub fn finish(self, _diags: &mut [Diagnostic]) -> Vec<ClusterSpec> {
-        self.specs
+    /// The clusters, and every certificate file read while building them and the listeners.
+    pub fn finish(self, _diags: &mut [Diagnostic]) -> (Vec<ClusterSpec>, Vec<PathBuf>) {
+        (self.specs, self.credentials.into_files())
     }
 }
 

@@ -81,6 +81,7 @@ pub fn build<'a>(
                 &servers,
                 &rate_limits,
             )),
+            transport: rampart_model::Transport::Http,
         })
         .collect()
 }

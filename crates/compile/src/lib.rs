@@ -9,6 +9,7 @@
 
 mod clusters;
 mod cors;
+mod credentials;
 mod dump;
 pub mod explain;
 mod gateways;
@@ -43,7 +44,12 @@ pub struct ProxyIdentity {
     pub bind: IpAddr,
     /// `region/zone/subzone` of the proxy, for locality-aware load balancing.
     pub locality: Option<String>,
+    /// Directory of named credentials (`credentialName`), see [`credentials`].
+    pub credentials: std::path::PathBuf,
 }
+
+/// Where `credentialName`s are looked up unless `--credentials` says otherwise.
+pub const DEFAULT_CREDENTIALS_DIR: &str = "/etc/rampart/credentials";
 
 impl Default for ProxyIdentity {
     fn default() -> Self {
@@ -52,6 +58,7 @@ impl Default for ProxyIdentity {
             namespace: "istio-system".to_string(),
             bind: IpAddr::from([0, 0, 0, 0]),
             locality: None,
+            credentials: DEFAULT_CREDENTIALS_DIR.into(),
         }
     }
 }
@@ -84,7 +91,7 @@ pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
     let mut stats = stats::StatTable::new();
     let listeners = gateways::build(set, me, &mut clusters, &mut stats, &mut diags);
     let authorization = security::authorization(set, me, &mut clusters, &mut diags);
-    let clusters = clusters.finish(&mut diags);
+    let (clusters, files) = clusters.finish(&mut diags);
     let jwt_rules = security::jwt_rules(set, me);
     let mut dump = dump::render(set, &listeners, &clusters);
     dump["security"] = dump::security(&jwt_rules, &authorization);
@@ -95,6 +102,7 @@ pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
         stat_keys: stats.into_keys(),
         jwt_rules,
         authorization,
+        files,
         dump,
     };
     Compiled {

@@ -12,11 +12,13 @@ pub mod listener;
 pub mod rate_limit;
 pub mod route;
 pub mod snapshot;
+pub mod tcp;
+pub mod tls;
 
 pub use cluster::{
     ClusterId, ClusterKey, ClusterSpec, EndpointAddress, EndpointSpec, HashKey, HealthCheckSpec,
     HealthProbe, LbPolicy, OutlierSpec, PoolSettings, RetryBudget, TcpKeepalive, UpstreamProtocol,
     UNLIMITED,
 };
-pub use listener::Listener;
+pub use listener::{ChainApp, Listener, ServerName, TlsChain, TlsChains, Transport};
 pub use snapshot::Snapshot;

@@ -20,6 +20,9 @@ pub struct Snapshot {
     pub jwt_rules: Vec<JwtRule>,
     /// AuthorizationPolicies bound to this proxy.
     pub authorization: Authorization,
+    /// Files outside the configuration that this snapshot was built from (certificates, keys,
+    /// CA bundles, credential directories): a change to any of them reloads.
+    pub files: Vec<std::path::PathBuf>,
     /// JSON rendering of the resources this snapshot was compiled from (`/config_dump`).
     pub dump: serde_json::Value,
 }

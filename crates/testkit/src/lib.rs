@@ -5,6 +5,7 @@ pub mod blackhole;
 pub mod client;
 pub mod h2raw;
 pub mod jwt;
+pub mod pki;
 pub mod redis;
 
 pub use backend::{Backend, Recorded, Reply};
