@@ -303,6 +303,7 @@ mod tests {
                 healthy_threshold: 1,
                 source: "default/app-health".into(),
             }),
+            tls: None,
         };
         let c = Cluster::new(spec, 1);
         let state = c.state();

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use http::HeaderName;
 use rampart_config::networking::{
-    ConnectionPoolSettings, Destination, DestinationRule, H2UpgradePolicy, LoadBalancerSettings,
-    OutlierDetection, Resolution, RetryBudget, ServiceEntry, SimpleLb, TrafficPolicy,
+    ClientTlsSettings, ConnectionPoolSettings, Destination, DestinationRule, H2UpgradePolicy,
+    LoadBalancerSettings, OutlierDetection, Resolution, RetryBudget, ServiceEntry, SimpleLb,
+    TrafficPolicy,
 };
 use rampart_config::{parse_duration, ConfigSet, Diagnostic, Resource, Severity};
 use rampart_model::{
@@ -21,6 +22,7 @@ use rampart_model::{
 
 use crate::hosts::{covered_by, exported_to, resolve_short};
 use crate::pool_policy;
+use crate::upstream_tls::{Origination, Site};
 use crate::services::Registry;
 use crate::{health_checks, locality, ProxyIdentity};
 
@@ -51,6 +53,8 @@ pub struct Builder<'a> {
     ids: HashMap<ClusterKey, ClusterId>,
     /// Certificate files for TLS (servers and origination), and which were read.
     pub(crate) credentials: Loader,
+    /// TLS origination settings, built once per DestinationRule `tls` block.
+    origination: Origination,
 }
 
 impl<'a> Builder<'a> {
@@ -63,6 +67,7 @@ impl<'a> Builder<'a> {
             specs: Vec::new(),
             ids: HashMap::new(),
             credentials: Loader::new(me.credentials.clone()),
+            origination: Origination::default(),
         }
     }
 
@@ -125,7 +130,7 @@ impl<'a> Builder<'a> {
         let subset_labels = match &subset {
             None => None,
             Some(name) => {
-                match dr.and_then(|dr| dr.spec.subsets.iter().find(|s| &s.name == name)) {
+                match dr.and_then(|dr| dr.spec.subsets.iter().enumerate().find(|(_, s)| &s.name == name)) {
                     Some(s) => Some(s),
                     None => {
                         diags.push(vs.diag(
@@ -149,11 +154,11 @@ impl<'a> Builder<'a> {
         }
         let policy = Policy::effective(
             dr.map(|d| &d.spec),
-            subset_labels.and_then(|s| s.traffic_policy.as_ref()),
+            subset_labels.and_then(|(i, s)| Some((i, s.traffic_policy.as_ref()?))),
             port,
         );
         let mut endpoints = self.endpoints(se, port);
-        if let Some(s) = subset_labels {
+        if let Some((_, s)) = subset_labels {
             endpoints.retain(|e| s.labels.iter().all(|(k, v)| e.labels.get(k) == Some(v)));
         }
         locality::apply(
@@ -164,6 +169,21 @@ impl<'a> Builder<'a> {
             &mut endpoints,
         );
         let protocol = protocol(se, port, policy.pool);
+        let tls = match (dr, &policy.tls) {
+            (Some(dr), Some((settings, path))) => {
+                let site = Site {
+                    dr,
+                    settings,
+                    path,
+                    host: &host,
+                    service_sans: &se.spec.subject_alt_names,
+                    protocol,
+                };
+                self.origination
+                    .for_cluster(&site, &mut self.credentials, diags)
+            }
+            _ => None,
+        };
         let spec = ClusterSpec {
             key: key.clone(),
             endpoints,
@@ -179,6 +199,7 @@ impl<'a> Builder<'a> {
             pool: pool_policy::pool_settings(policy.pool, policy.retry_budget),
             outlier: policy.outlier.map(pool_policy::outlier),
             health_check: health_checks::for_cluster(self.set, se, dr, &host),
+            tls,
         };
         let id = ClusterId(self.specs.len() as u32);
         self.specs.push(spec);
@@ -276,47 +297,65 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// The load-balancer and connection-pool settings in force for one (subset, port).
+/// The load-balancer, connection-pool and TLS settings in force for one (subset, port).
 struct Policy<'a> {
     lb: Option<&'a LoadBalancerSettings>,
     pool: Option<&'a ConnectionPoolSettings>,
     outlier: Option<&'a OutlierDetection>,
     retry_budget: Option<&'a RetryBudget>,
+    /// `tls`, with the field path it was written at (for diagnostics).
+    tls: Option<(&'a ClientTlsSettings, String)>,
 }
 
 impl<'a> Policy<'a> {
-    /// Istio's precedence: subset port-level > subset > port-level > top-level.
+    /// Istio's precedence: subset port-level > subset > port-level > top-level. `subset` is the
+    /// subset's index in `spec.subsets` and its traffic policy.
     fn effective(
         dr: Option<&'a DestinationRule>,
-        subset: Option<&'a TrafficPolicy>,
+        subset: Option<(usize, &'a TrafficPolicy)>,
         port: u32,
     ) -> Self {
         let top = dr.and_then(|d| d.traffic_policy.as_ref());
-        let layers = [subset, top];
+        let layers = [
+            subset.map(|(i, p)| (p, format!("spec.subsets[{i}].trafficPolicy"))),
+            top.map(|p| (p, "spec.trafficPolicy".to_string())),
+        ];
         let mut lb = None;
         let mut pool = None;
         let mut outlier = None;
         let mut retry_budget = None;
-        for policy in layers.into_iter().flatten() {
+        let mut tls = None;
+        for (policy, path) in layers.into_iter().flatten() {
             let port_level = policy
                 .port_level_settings
                 .iter()
-                .find(|p| p.port.as_ref().is_some_and(|p| p.number == port));
-            if let Some(pl) = port_level {
+                .enumerate()
+                .find(|(_, p)| p.port.as_ref().is_some_and(|p| p.number == port));
+            if let Some((j, pl)) = port_level {
                 lb = lb.or(pl.load_balancer.as_ref());
                 pool = pool.or(pl.connection_pool.as_ref());
                 outlier = outlier.or(pl.outlier_detection.as_ref());
+                if tls.is_none() {
+                    tls = pl
+                        .tls
+                        .as_ref()
+                        .map(|t| (t, format!("{path}.portLevelSettings[{j}].tls")));
+                }
             }
             lb = lb.or(policy.load_balancer.as_ref());
             pool = pool.or(policy.connection_pool.as_ref());
             outlier = outlier.or(policy.outlier_detection.as_ref());
             retry_budget = retry_budget.or(policy.retry_budget.as_ref());
+            if tls.is_none() {
+                tls = policy.tls.as_ref().map(|t| (t, format!("{path}.tls")));
+            }
         }
         Self {
             lb,
             pool,
             outlier,
             retry_budget,
+            tls,
         }
     }
 }

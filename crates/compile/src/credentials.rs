@@ -140,6 +140,23 @@ impl Loader {
             })
     }
 
+    /// Certificate revocation lists (PEM) for client verification.
+    pub fn crls(
+        &mut self,
+        path: &Path,
+    ) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>, String> {
+        use rustls::pki_types::CertificateRevocationListDer;
+        self.touched.push(path.to_path_buf());
+        let bytes = read(path)?;
+        let crls = CertificateRevocationListDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: not a PEM CRL file: {e}", path.display()))?;
+        if crls.is_empty() {
+            return Err(format!("{}: no CRL in the file", path.display()));
+        }
+        Ok(crls)
+    }
+
     /// A CA bundle as trust anchors.
     pub fn roots(&mut self, path: &Path) -> Result<Arc<RootCertStore>, String> {
         let mut roots = RootCertStore::empty();

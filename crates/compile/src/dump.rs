@@ -101,6 +101,11 @@ pub fn render(set: &ConfigSet, listeners: &[Listener], clusters: &[ClusterSpec])
                 "lb": format!("{:?}", c.lb),
                 "protocol": format!("{:?}", c.protocol),
                 "connectTimeoutMs": c.connect_timeout.as_millis() as u64,
+                "tls": c.tls.as_ref().map(|t| json!({
+                    "mode": t.mode.to_string(),
+                    "sni": t.server_name_str(),
+                    "verification": &*t.description,
+                })),
                 "endpoints": c.endpoints.iter().map(|e| json!({
                     "address": e.address.to_string(), "weight": e.weight, "labels": e.labels,
                 })).collect::<Vec<_>>(),

@@ -5,28 +5,83 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use rampart_config::networking::{Gateway, VirtualService};
-use rampart_config::{ConfigSet, Diagnostic, Resource};
+use rampart_config::networking::{Gateway, Server, ServerTlsMode, VirtualService};
+use rampart_config::{ConfigSet, Diagnostic, Resource, Severity};
 use rampart_model::route::{Route, RouteTable, VirtualHost};
-use rampart_model::Listener;
+use rampart_model::{ChainApp, Listener, ServerName, TlsChain, TlsChains, Transport};
 
 use crate::clusters::Builder;
 use crate::hosts::{gateway_ref, intersect, resolve_short, ServerHost};
+use crate::l4_routes::{self, L4Kind};
 use crate::routes::{self, RouteCx};
 use crate::stats::StatTable;
 use crate::ProxyIdentity;
 
 /// One Gateway server bound on a listener.
-struct BoundServer<'a> {
-    gateway: &'a Resource<Gateway>,
+pub(crate) struct BoundServer<'a> {
+    pub gateway: &'a Resource<Gateway>,
+    /// The server itself, and its index in `spec.servers` (for diagnostic paths).
+    pub server: &'a Server,
+    pub index: usize,
     /// `namespace/name` of the gateway.
-    gateway_ref: String,
-    hosts: Vec<ServerHost>,
-    https_redirect: bool,
+    pub gateway_ref: String,
+    pub hosts: Vec<ServerHost>,
+    pub https_redirect: bool,
+    kind: ServerKind,
 }
 
-/// Builds every listener of this proxy. Servers with protocols other than HTTP are reported by
-/// `unsupported` and skipped here.
+/// What a server does with its connections, from its port protocol and TLS mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerKind {
+    /// Plain-text HTTP.
+    Http,
+    /// Plain TCP (`tcp` routes).
+    Tcp,
+    /// TLS terminated, then HTTP (`protocol: HTTPS`, SIMPLE/MUTUAL/OPTIONAL_MUTUAL).
+    Https,
+    /// TLS terminated, then TCP (`protocol: TLS`, SIMPLE/MUTUAL/OPTIONAL_MUTUAL).
+    TlsTcp,
+    /// TLS passed through unterminated, routed by SNI (`tls` routes).
+    Passthrough,
+}
+
+impl ServerKind {
+    fn of(server: &Server) -> Option<Self> {
+        let protocol = server.port.as_ref()?.protocol.to_ascii_uppercase();
+        let mode = server.tls.as_ref().and_then(|t| t.mode).unwrap_or_default();
+        let terminates = matches!(
+            mode,
+            ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual
+        );
+        Some(match protocol.as_str() {
+            "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB" => Self::Http,
+            "HTTPS" | "TLS" if mode == ServerTlsMode::Passthrough => Self::Passthrough,
+            "HTTPS" if terminates => Self::Https,
+            "TLS" if terminates => Self::TlsTcp,
+            "TCP" | "MONGO" | "MYSQL" | "REDIS" => Self::Tcp,
+            // AUTO_PASSTHROUGH and ISTIO_MUTUAL are reported by `unsupported`.
+            _ => return None,
+        })
+    }
+
+    fn is_tls(self) -> bool {
+        matches!(self, Self::Https | Self::TlsTcp | Self::Passthrough)
+    }
+}
+
+/// What `l4_routes` needs to compile a listener's `tcp`/`tls` routes.
+pub(crate) struct L4Cx<'a, 'b> {
+    pub set: &'a ConfigSet,
+    pub me: &'b ProxyIdentity,
+    pub clusters: &'b mut Builder<'a>,
+    pub stats: &'b mut StatTable,
+    pub diags: &'b mut Vec<Diagnostic>,
+    /// The listener port.
+    pub port: u16,
+}
+
+/// Builds every listener of this proxy. Servers whose protocol or TLS mode Rampart does not
+/// serve are reported by `unsupported` and skipped here.
 pub fn build<'a>(
     set: &'a ConfigSet,
     me: &ProxyIdentity,
@@ -37,13 +92,10 @@ pub fn build<'a>(
     let rate_limits = crate::rate_limits::RateLimits::build(set, diags);
     let mut by_addr: Vec<(SocketAddr, Vec<BoundServer<'a>>)> = Vec::new();
     for gw in set.gateways.iter().filter(|g| applies(g, me)) {
-        for server in &gw.spec.servers {
-            let Some(port) = server.port.as_ref() else {
+        for (index, server) in gw.spec.servers.iter().enumerate() {
+            let (Some(port), Some(kind)) = (server.port.as_ref(), ServerKind::of(server)) else {
                 continue;
             };
-            if !is_http(&port.protocol) {
-                continue;
-            }
             let ip = server
                 .bind
                 .as_deref()
@@ -52,6 +104,8 @@ pub fn build<'a>(
             let addr = SocketAddr::new(ip, port.number as u16);
             let bound = BoundServer {
                 gateway: gw,
+                server,
+                index,
                 gateway_ref: format!("{}/{}", gw.meta.namespace, gw.meta.name),
                 hosts: server
                     .hosts
@@ -59,31 +113,107 @@ pub fn build<'a>(
                     .map(|h| ServerHost::parse(h, &gw.meta.namespace))
                     .collect(),
                 https_redirect: server.tls.as_ref().is_some_and(|t| t.https_redirect),
+                kind,
             };
             match by_addr.iter_mut().find(|(a, _)| *a == addr) {
-                Some((_, servers)) => servers.push(bound),
+                Some((_, servers)) => {
+                    let first = servers[0].kind;
+                    let compatible = first == kind || (first.is_tls() && kind.is_tls());
+                    if compatible {
+                        servers.push(bound);
+                    } else {
+                        diags.push(gw.diag(
+                            Severity::Error,
+                            &format!("spec.servers[{index}].port"),
+                            format!(
+                                "port {} is already served as {first:?} by {} (spec.servers[{}]); one port cannot serve {kind:?} too",
+                                port.number, servers[0].gateway_ref, servers[0].index
+                            ),
+                        ));
+                    }
+                }
                 None => by_addr.push((addr, vec![bound])),
             }
         }
     }
-    by_addr
-        .into_iter()
-        .map(|(addr, servers)| Listener {
-            name: format!("{}_{}", addr.ip(), addr.port()),
+    let mut built = Vec::new();
+    for (addr, servers) in by_addr {
+        let port = addr.port();
+        let mut cx = L4Cx {
+            set,
+            me,
+            clusters,
+            stats,
+            diags,
+            port,
+        };
+        let (routes, transport) = match servers[0].kind {
+            ServerKind::Http => (
+                route_table(&mut cx, &servers, &rate_limits),
+                Transport::Http,
+            ),
+            ServerKind::Tcp => (
+                RouteTable::default(),
+                Transport::Tcp(Arc::new(l4_routes::build(&mut cx, &servers, L4Kind::Tcp))),
+            ),
+            _ => (
+                RouteTable::default(),
+                Transport::Tls(Arc::new(tls_chains(&mut cx, &servers, &rate_limits))),
+            ),
+        };
+        built.push(Listener {
+            name: format!("{}_{}", addr.ip(), port),
             address: addr,
-            routes: Arc::new(route_table(
-                set,
-                me,
-                clusters,
-                stats,
-                diags,
-                addr.port(),
-                &servers,
-                &rate_limits,
-            )),
-            transport: rampart_model::Transport::Http,
-        })
-        .collect()
+            routes: Arc::new(routes),
+            transport,
+        });
+    }
+    built
+}
+
+/// One chain per TLS server on the port, each with its own certificate and routes (Istio gives
+/// every HTTPS server its own route configuration).
+fn tls_chains<'a>(
+    cx: &mut L4Cx<'a, '_>,
+    servers: &[BoundServer<'a>],
+    rate_limits: &crate::rate_limits::RateLimits,
+) -> TlsChains {
+    let mut chains = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let one = std::slice::from_ref(server);
+        let tls = match server.kind {
+            ServerKind::Passthrough => None,
+            _ => match crate::server_tls::build(server, &mut cx.clusters.credentials) {
+                Ok(tls) => Some(Arc::new(tls)),
+                Err(diag) => {
+                    cx.diags.push(diag);
+                    continue;
+                }
+            },
+        };
+        let app = match server.kind {
+            ServerKind::Https => ChainApp::Http(Arc::new(route_table(cx, one, rate_limits))),
+            ServerKind::TlsTcp => ChainApp::Tcp(Arc::new(l4_routes::build(cx, one, L4Kind::Tcp))),
+            _ => ChainApp::Tcp(Arc::new(l4_routes::build(cx, one, L4Kind::Tls))),
+        };
+        let server_names = if server.hosts.iter().any(|h| h.host == "*") {
+            Vec::new()
+        } else {
+            server
+                .hosts
+                .iter()
+                .map(|h| ServerName::parse(&h.host))
+                .collect()
+        };
+        let port_name = server.server.port.as_ref().map_or("", |p| p.name.as_str());
+        chains.push(TlsChain {
+            name: format!("{}/{port_name}#{i}", server.gateway_ref).into(),
+            server_names,
+            tls,
+            app,
+        });
+    }
+    TlsChains { chains }
 }
 
 /// A Gateway applies when every label of its selector is one of this proxy's labels.
@@ -94,26 +224,12 @@ pub(crate) fn applies(gw: &Resource<Gateway>, me: &ProxyIdentity) -> bool {
         .all(|(k, v)| me.labels.get(k) == Some(v))
 }
 
-/// Server protocols served by the HTTP listener (HTTP/1.1 and cleartext HTTP/2).
-pub fn is_http(protocol: &str) -> bool {
-    matches!(
-        protocol.to_ascii_uppercase().as_str(),
-        "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB"
-    )
-}
-
-// One argument per thing a route table is built from; a context struct would only rename them.
-#[allow(clippy::too_many_arguments)]
 fn route_table<'a>(
-    set: &'a ConfigSet,
-    me: &ProxyIdentity,
-    clusters: &mut Builder<'a>,
-    stats: &mut StatTable,
-    diags: &mut Vec<Diagnostic>,
-    port: u16,
+    cx: &mut L4Cx<'a, '_>,
     servers: &[BoundServer<'a>],
     rate_limits: &crate::rate_limits::RateLimits,
 ) -> RouteTable {
+    let set = cx.set;
     // Domains in first-seen order, each with its merged routes.
     let mut domains: Vec<(String, Vec<Route>, bool)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -134,16 +250,16 @@ fn route_table<'a>(
                 }
             }
             for domain in bound_domains {
-                let mut cx = RouteCx {
+                let mut rcx = RouteCx {
                     set,
-                    clusters,
-                    stats,
-                    diags,
-                    me,
+                    clusters: cx.clusters,
+                    stats: cx.stats,
+                    diags: cx.diags,
+                    me: cx.me,
                     gateway: &server.gateway_ref,
-                    port,
+                    port: cx.port,
                 };
-                let mut routes = routes::compile(&mut cx, vs);
+                let mut routes = routes::compile(&mut rcx, vs);
                 rate_limits.attach(&mut routes, vs, &server.gateway_ref);
                 let slot = *index.entry(domain.clone()).or_insert_with(|| {
                     domains.push((domain, Vec::new(), false));
@@ -172,7 +288,7 @@ fn route_table<'a>(
 }
 
 /// Whether `vs` names this server's gateway and is visible in the gateway's namespace.
-fn binds(vs: &Resource<VirtualService>, server: &BoundServer<'_>) -> bool {
+pub(crate) fn binds(vs: &Resource<VirtualService>, server: &BoundServer<'_>) -> bool {
     let named = vs
         .spec
         .gateways

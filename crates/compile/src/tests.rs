@@ -298,7 +298,7 @@ spec:
         (dr("    tls: {mode: SIMPLE}"), "spec.trafficPolicy.tls", "tls:"),
         (dr("    loadBalancer: {simple: PASSTHROUGH}"), "spec.trafficPolicy.loadBalancer.simple", "loadBalancer:"),
         (dr("    loadBalancer: {consistentHash: {httpCookie: {name: u, ttl: 10s, attributes: [{name: SameSite, value: Strict}]}}}"), "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.attributes", "loadBalancer:"),
-        (BASE.replace("protocol: HTTP}\n    hosts", "protocol: TCP}\n    hosts"), "spec.servers[0].port.protocol", "protocol: TCP"),
+        (BASE.replace("protocol: HTTP}\n    hosts", "protocol: TLS}\n    tls: {mode: AUTO_PASSTHROUGH}\n    hosts"), "spec.servers[0].tls.mode", "mode: AUTO_PASSTHROUGH"),
         (BASE.replace("resolution: STATIC", "resolution: NONE").replace("  endpoints:\n  - {address: 127.0.0.1, ports: {http: 9001}, labels: {version: v1}}\n  - {address: 127.0.0.1, ports: {http: 9002}, labels: {version: v2}}\n", ""), "spec.resolution", "resolution: NONE"),
     ];
     for (yaml, path, marker) in cases {

@@ -2,12 +2,11 @@
 //! names it, so nothing is silently ignored. Entries leave this list as features land.
 
 use rampart_config::networking::{
-    ClientTlsMode, ConnectionPoolSettings, LoadBalancerSettings, Resolution, SimpleLb,
+    ClientTlsMode, ConnectionPoolSettings, ServerTlsMode, LoadBalancerSettings, Resolution, SimpleLb,
     TrafficPolicy,
 };
 use rampart_config::{ConfigSet, Diagnostic, Resource, Severity};
 
-use crate::gateways::is_http;
 
 const LATER: &str = "is not supported by Rampart yet";
 
@@ -20,13 +19,28 @@ pub fn check(set: &ConfigSet, diags: &mut Vec<Diagnostic>) {
     for gw in &set.gateways {
         for (i, server) in gw.spec.servers.iter().enumerate() {
             let path = format!("spec.servers[{i}]");
-            if let Some(port) = &server.port {
-                if !is_http(&port.protocol) {
+            if let Some(tls) = &server.tls {
+                match tls.mode.unwrap_or_default() {
+                    ServerTlsMode::AutoPassthrough => reject(
+                        gw,
+                        diags,
+                        &format!("{path}.tls.mode"),
+                        "AUTO_PASSTHROUGH (SNI-encoded cluster routing for multi-network meshes)",
+                    ),
+                    ServerTlsMode::IstioMutual => reject(
+                        gw,
+                        diags,
+                        &format!("{path}.tls.mode"),
+                        "ISTIO_MUTUAL (needs the mesh CA)",
+                    ),
+                    _ => {}
+                }
+                if tls.insecure_skip_verify.is_some() {
                     reject(
                         gw,
                         diags,
-                        &format!("{path}.port.protocol"),
-                        &format!("protocol {}", port.protocol),
+                        &format!("{path}.tls.insecureSkipVerify"),
+                        "insecureSkipVerify on a server",
                     );
                 }
             }
@@ -48,12 +62,6 @@ pub fn check(set: &ConfigSet, diags: &mut Vec<Diagnostic>) {
         }
     }
     for vs in &set.virtual_services {
-        if !vs.spec.tcp.is_empty() {
-            reject(vs, diags, "spec.tcp", "tcp routes");
-        }
-        if !vs.spec.tls.is_empty() {
-            reject(vs, diags, "spec.tls", "tls routes");
-        }
         for (i, rule) in vs.spec.http.iter().enumerate() {
             let p = |f: &str| format!("spec.http[{i}].{f}");
             for (j, m) in rule.matches.iter().enumerate() {
@@ -124,14 +132,6 @@ pub fn check(set: &ConfigSet, diags: &mut Vec<Diagnostic>) {
                     "a unix socket endpoint",
                 );
             }
-        }
-        if !se.spec.subject_alt_names.is_empty() {
-            reject(
-                se,
-                diags,
-                "spec.subjectAltNames",
-                "subjectAltNames (TLS origination)",
-            );
         }
     }
 }
@@ -219,15 +219,6 @@ fn policy_parts<T>(
     }
     if let Some(pool) = pool {
         let cp = format!("{path}.connectionPool");
-        if let Some(tcp) = &pool.tcp {
-            // `tcp.idleTimeout` governs TCP proxying, which has no routes yet.
-            let fields = [(tcp.idle_timeout.is_some(), "idleTimeout")];
-            for (present, f) in fields {
-                if present {
-                    reject(res, diags, &format!("{cp}.tcp.{f}"), f);
-                }
-            }
-        }
         if let Some(http) = &pool.http {
             let fields = [(http.use_client_protocol, "useClientProtocol")];
             for (present, f) in fields {
@@ -237,9 +228,13 @@ fn policy_parts<T>(
             }
         }
     }
-    if let Some(mode) = tls_mode {
-        if mode.unwrap_or_default() != ClientTlsMode::Disable {
-            reject(res, diags, &format!("{path}.tls"), "TLS origination");
-        }
+    // SIMPLE and MUTUAL are originated (see `upstream_tls`); the mesh's own mode is not.
+    if tls_mode == Some(Some(ClientTlsMode::IstioMutual)) {
+        reject(
+            res,
+            diags,
+            &format!("{path}.tls.mode"),
+            "ISTIO_MUTUAL (needs the mesh CA)",
+        );
     }
 }

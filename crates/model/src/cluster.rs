@@ -54,6 +54,8 @@ pub struct ClusterSpec {
     pub outlier: Option<OutlierSpec>,
     /// Active health checking (a `BackendTrafficPolicy` that targets the service).
     pub health_check: Option<HealthCheckSpec>,
+    /// TLS origination (DestinationRule `trafficPolicy.tls`); `None` speaks plain TCP.
+    pub tls: Option<Arc<crate::upstream_tls::UpstreamTls>>,
 }
 
 /// Istio's "unlimited" circuit-breaker threshold (2^32 - 1).

@@ -14,6 +14,7 @@ pub mod route;
 pub mod snapshot;
 pub mod tcp;
 pub mod tls;
+pub mod upstream_tls;
 
 pub use cluster::{
     ClusterId, ClusterKey, ClusterSpec, EndpointAddress, EndpointSpec, HashKey, HealthCheckSpec,

@@ -20,8 +20,8 @@ const MAX_REQUEST_HEAD: usize = 60 * 1024;
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// What the first bytes say the client speaks.
-enum Protocol {
+/// What the first bytes (or TLS's ALPN) say the client speaks.
+pub(crate) enum Protocol {
     Http1,
     Http2,
     /// A partial preface: let the auto-detecting codec wait for the rest.
@@ -70,8 +70,6 @@ const MAX_LOCAL_ERROR_RESETS: usize = 100;
 /// gracefully) or by the request-head timeout (see [`crate::timeouts`]).
 pub async fn serve(stream: TcpStream, cx: ConnCx) {
     let drain = cx.clock.token().clone();
-    let expired = cx.clock.clone();
-    let peer = cx.peer;
     let protocol = tokio::select! {
         sniffed = sniff(&stream) => match sniffed {
             Ok(Some(p)) => p,
@@ -79,6 +77,17 @@ pub async fn serve(stream: TcpStream, cx: ConnCx) {
         },
         () = drain.cancelled() => return,
     };
+    serve_io(stream, protocol, cx).await;
+}
+
+/// Serves HTTP on `stream` (plain TCP, or a terminated TLS stream) speaking `protocol`.
+pub(crate) async fn serve_io<S>(stream: S, protocol: Protocol, cx: ConnCx)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let drain = cx.clock.token().clone();
+    let expired = cx.clock.clone();
+    let peer = cx.peer;
     if !matches!(protocol, Protocol::Http1) {
         cx.clock.exempt();
     }

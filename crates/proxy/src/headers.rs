@@ -52,11 +52,17 @@ pub enum Refusal {
     AmbiguousFraming,
     /// A `Content-Length` over `--max-request-body` (answered 413).
     BodyTooLarge,
+    /// A TLS port got something other than a ClientHello, or an SNI no server serves (closed,
+    /// as Envoy closes a connection without a matching filter chain).
+    TlsNoChain,
+    /// The TLS handshake failed or timed out (no or bad client certificate, no shared version
+    /// or cipher…).
+    TlsHandshake,
 }
 
 impl Refusal {
     /// Every reason, in counter order.
-    pub const ALL: [Refusal; 9] = [
+    pub const ALL: [Refusal; 11] = [
         Self::Underscore,
         Self::BadHost,
         Self::EscapedSlash,
@@ -66,6 +72,8 @@ impl Refusal {
         Self::ConnectionLimit,
         Self::AmbiguousFraming,
         Self::BodyTooLarge,
+        Self::TlsNoChain,
+        Self::TlsHandshake,
     ];
 
     /// Label for `rampart_downstream_rejected_total{reason}`.
@@ -80,6 +88,8 @@ impl Refusal {
             Self::ConnectionLimit => "connection_limit",
             Self::AmbiguousFraming => "ambiguous_framing",
             Self::BodyTooLarge => "body_too_large",
+            Self::TlsNoChain => "tls_no_chain",
+            Self::TlsHandshake => "tls_handshake_failed",
         }
     }
 }

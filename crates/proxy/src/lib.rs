@@ -21,7 +21,9 @@ pub mod normalize;
 pub mod rate_limit;
 pub mod request;
 pub mod respond;
+pub mod tcp;
 pub mod timeouts;
+pub mod tls;
 pub mod upgrade;
 
 pub use active::{Active, Shared};

@@ -223,8 +223,15 @@ async fn accept_loop(
                 if limits.any() {
                     sweep.track(&cx.clock);
                 }
+                let transport = transport_of(&shared, port);
                 connections.spawn(async move {
-                    codec::serve(stream, cx).await;
+                    match transport {
+                        Some(ConnTransport::Tcp(routes)) => {
+                            crate::tcp::serve(stream, bytes::Bytes::new(), cx, routes, None).await
+                        }
+                        Some(ConnTransport::Tls(chains)) => crate::tls::serve(stream, cx, chains).await,
+                        _ => codec::serve(stream, cx).await,
+                    }
                     drop(slot);
                 });
             }
@@ -237,6 +244,28 @@ async fn accept_loop(
     drain.cancelled().await;
     connections.close();
     connections.wait().await;
+}
+
+/// What the active snapshot serves on `port` (only the parts a connection keeps, so that a
+/// long-lived connection does not pin the whole snapshot).
+enum ConnTransport {
+    Http,
+    Tcp(Arc<rampart_model::tcp::TcpRoutes>),
+    Tls(Arc<rampart_model::TlsChains>),
+}
+
+fn transport_of(shared: &Shared, port: u16) -> Option<ConnTransport> {
+    let active = shared.active();
+    let listener = active
+        .model
+        .listeners
+        .iter()
+        .find(|l| l.address.port() == port)?;
+    Some(match &listener.transport {
+        rampart_model::Transport::Http => ConnTransport::Http,
+        rampart_model::Transport::Tcp(routes) => ConnTransport::Tcp(routes.clone()),
+        rampart_model::Transport::Tls(chains) => ConnTransport::Tls(chains.clone()),
+    })
 }
 
 /// Resolves once the flag is set (or its sender is gone).

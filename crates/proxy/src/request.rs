@@ -45,8 +45,10 @@ pub struct ConnCx {
     pub local_ip: IpAddr,
     /// Listener port.
     pub port: u16,
-    /// `http` (TLS listeners come later).
+    /// `http`, or `https` once TLS is terminated.
     pub scheme: &'static str,
+    /// The terminated TLS session, if any.
+    pub tls: Option<Arc<crate::tls::TlsInfo>>,
     /// The client IP as a header value, made once per connection for `x-forwarded-for`.
     pub peer_header: HeaderValue,
     /// The connection's request-head clock.
@@ -71,6 +73,7 @@ impl ConnCx {
             local_ip,
             port,
             scheme,
+            tls: None,
             peer_header,
             clock: ConnClock::start(token),
         }
@@ -128,8 +131,12 @@ async fn dispatch(
     else {
         return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
     };
+    let sni = cx.tls.as_ref().and_then(|t| t.sni.as_deref());
+    let Some(routes) = listener.http_routes(sni) else {
+        return (local_error(&Error::NoRoute, flags), NO_ROUTE_STAT);
+    };
     let authority = authority_of(&req);
-    let vhost = listener.routes.find_host(authority);
+    let vhost = routes.find_host(authority);
     let found = vhost.and_then(|v| v.find_route(&route_view(&req, authority, cx, None)));
     let stat = found.map_or(NO_ROUTE_STAT, |(route, _)| route.stat);
     let mut cors_origin = None;
@@ -432,6 +439,7 @@ fn upstream_request(
         cx.scheme,
         cx.shared.options.trusted_hops,
     );
+    crate::tls::set_client_cert(h, cx.tls.as_deref());
     headers::ensure_request_id(h);
     route.request_headers.apply(h);
     dest.request_headers.apply(h);

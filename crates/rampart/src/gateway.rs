@@ -115,7 +115,6 @@ pub struct Gateway {
     requests: mpsc::Sender<ReloadRequest>,
     attempts: watch::Receiver<u64>,
     task: JoinHandle<()>,
-    _watcher: Option<notify::RecommendedWatcher>,
 }
 
 impl Gateway {
@@ -203,7 +202,10 @@ impl Gateway {
         let watcher = if opts.watch {
             let mut watched = opts.config.clone();
             watched.extend(opts.mesh_config.clone());
-            Some(crate::watch::watch(&watched, requests.clone()).context("watching config files")?)
+            let mut watcher =
+                crate::watch::watch(&watched, requests.clone()).context("watching config files")?;
+            watcher.watch_files(&snapshot.files);
+            Some(watcher)
         } else {
             None
         };
@@ -214,6 +216,7 @@ impl Gateway {
             identity: opts.identity,
             state: state.clone(),
             attempts: attempts_tx,
+            watcher,
         };
         let task = tokio::spawn(reloader.run(rx, workers));
         Ok(Gateway {
@@ -222,7 +225,6 @@ impl Gateway {
             requests,
             attempts,
             task,
-            _watcher: watcher,
         })
     }
 
@@ -293,37 +295,51 @@ struct Reloader {
     identity: ProxyIdentity,
     state: Arc<AdminState>,
     attempts: watch::Sender<u64>,
+    /// Follows the certificate files of each snapshot served.
+    watcher: Option<crate::watch::ConfigWatcher>,
 }
 
 impl Reloader {
-    async fn run(self, mut rx: mpsc::Receiver<ReloadRequest>, mut workers: Workers) {
+    async fn run(mut self, mut rx: mpsc::Receiver<ReloadRequest>, mut workers: Workers) {
         while let Some(request) = rx.recv().await {
-            let reply = match request {
-                ReloadRequest::Shutdown(timeout, done) => {
-                    self.state.shared.start_drain();
-                    tracing::info!(?timeout, "draining");
-                    workers.drain(timeout).await;
-                    let _ = done.send(());
-                    return;
-                }
-                ReloadRequest::Explicit(reply) => Some(reply),
+            let mut replies = Vec::new();
+            let mut shutdown = None;
+            match request {
+                ReloadRequest::Shutdown(timeout, done) => shutdown = Some((timeout, done)),
+                ReloadRequest::Explicit(reply) => replies.push(reply),
                 ReloadRequest::FileChanged => {
                     // Editors write in several steps: let the burst settle, then reload once.
+                    // Whatever else arrived meanwhile is served by the same reload.
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    while let Ok(ReloadRequest::FileChanged) = rx.try_recv() {}
-                    None
+                    while let Ok(next) = rx.try_recv() {
+                        match next {
+                            ReloadRequest::FileChanged => {}
+                            ReloadRequest::Explicit(reply) => replies.push(reply),
+                            ReloadRequest::Shutdown(timeout, done) => {
+                                shutdown = Some((timeout, done));
+                                break;
+                            }
+                        }
+                    }
                 }
-            };
+            }
+            if let Some((timeout, done)) = shutdown {
+                self.state.shared.start_drain();
+                tracing::info!(?timeout, "draining");
+                workers.drain(timeout).await;
+                let _ = done.send(());
+                return;
+            }
             let outcome = self.reload_once(&mut workers);
             self.attempts.send_modify(|n| *n += 1);
-            if let Some(reply) = reply {
-                let _ = reply.send(outcome);
+            for reply in replies {
+                let _ = reply.send(outcome.clone());
             }
         }
     }
 
-    fn reload_once(&self, workers: &mut Workers) -> Result<u64, Vec<String>> {
-        let state = &self.state;
+    fn reload_once(&mut self, workers: &mut Workers) -> Result<u64, Vec<String>> {
+        let state = self.state.clone();
         let previous = state.status.load_full();
         let result = load(&self.config, self.mesh_config.as_deref(), &self.identity)
             .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>())
@@ -340,10 +356,13 @@ impl Reloader {
                     .bind(&state.shared, &addresses(&snapshot))
                     .map_err(|e| vec![format!("listeners: {e}")])?;
                 state.shared.swap(active);
-                Ok((snapshot.version, loaded.warnings))
+                Ok((snapshot.version, loaded.warnings, snapshot.files.clone()))
             });
         match result {
-            Ok((version, warnings)) => {
+            Ok((version, warnings, files)) => {
+                if let Some(watcher) = &mut self.watcher {
+                    watcher.watch_files(&files);
+                }
                 state.reloads.fetch_add(1, Ordering::Relaxed);
                 state.status.store(Arc::new(ReloadStatus {
                     version,

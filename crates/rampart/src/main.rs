@@ -49,6 +49,9 @@ enum Command {
         /// This proxy's locality, region/zone/subzone (for localityLbSetting).
         #[arg(long)]
         locality: Option<String>,
+        /// Directory of named TLS credentials: credentialName NAME reads NAME/tls.crt, NAME/tls.key and NAME/ca.crt here.
+        #[arg(long, default_value = rampart_compile::DEFAULT_CREDENTIALS_DIR)]
+        credentials: PathBuf,
         /// Log format.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
@@ -111,6 +114,9 @@ enum Command {
         /// Istio MeshConfig file.
         #[arg(long)]
         mesh_config: Option<PathBuf>,
+        /// Directory of named TLS credentials: credentialName NAME reads NAME/tls.crt, NAME/tls.key and NAME/ca.crt here.
+        #[arg(long, default_value = rampart_compile::DEFAULT_CREDENTIALS_DIR)]
+        credentials: PathBuf,
     },
     /// Show which listener, route and destination a request would take, and why earlier rules did not match.
     Explain {
@@ -126,6 +132,9 @@ enum Command {
         /// Istio MeshConfig file.
         #[arg(long)]
         mesh_config: Option<PathBuf>,
+        /// Directory of named TLS credentials: credentialName NAME reads NAME/tls.crt, NAME/tls.key and NAME/ca.crt here.
+        #[arg(long, default_value = rampart_compile::DEFAULT_CREDENTIALS_DIR)]
+        credentials: PathBuf,
         /// HTTP method.
         method: String,
         /// URL, e.g. http://reviews.default.svc.cluster.local:8080/reviews/1
@@ -203,6 +212,7 @@ fn main() -> anyhow::Result<()> {
             namespace,
             bind,
             locality,
+            credentials,
             log_format,
             drain_timeout,
             trusted_hops,
@@ -231,6 +241,7 @@ fn main() -> anyhow::Result<()> {
                 workers,
                 identity: ProxyIdentity {
                     locality,
+                    credentials,
                     ..identity(&labels, Some(namespace), Some(bind))?
                 },
                 watch: !no_watch,
@@ -269,22 +280,30 @@ fn main() -> anyhow::Result<()> {
             paths,
             labels,
             mesh_config,
+            credentials,
         } => std::process::exit(cmd::validate::run(
             &paths,
             mesh_config.as_deref(),
-            &identity(&labels, None, None)?,
+            &ProxyIdentity {
+                credentials,
+                ..identity(&labels, None, None)?
+            },
         )),
         Command::Explain {
             config,
             headers,
             labels,
             mesh_config,
+            credentials,
             method,
             url,
         } => std::process::exit(cmd::explain::run(
             &config,
             mesh_config.as_deref(),
-            &identity(&labels, None, None)?,
+            &ProxyIdentity {
+                credentials,
+                ..identity(&labels, None, None)?
+            },
             &method,
             &url,
             &headers,

@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use crate::stats::{StatsRegistry, DURATION_BUCKETS_MS};
+use crate::stats::{RequestStats, StatKey, StatsRegistry, DURATION_BUCKETS_MS};
 
 /// Labels every Istio request metric carries for a gateway-reported request.
 pub struct Workload<'a> {
@@ -31,24 +33,94 @@ fn service_parts(host: &str) -> (&str, &str) {
     }
 }
 
-/// Renders `istio_requests_total`, `istio_request_duration_milliseconds` and
-/// `rampart_route_requests_total` into `out`.
+/// Renders `istio_requests_total`, `istio_request_duration_milliseconds`,
+/// `rampart_route_requests_total` and the `istio_tcp_*` families into `out`.
 pub fn render(out: &mut String, stats: &StatsRegistry, workload: &Workload<'_>) {
     let all = stats.all();
+    render_requests(out, &all, workload);
+    render_tcp(out, &all, workload);
+}
+
+/// The destination labels of a stats handle.
+fn destination_labels(key: &StatKey) -> String {
+    let (svc_name, svc_ns) = service_parts(&key.destination_service);
+    format!(
+        "destination_service=\"{}\",destination_service_name=\"{}\",destination_service_namespace=\"{}\",destination_version=\"{}\"",
+        escape_label(&key.destination_service),
+        escape_label(svc_name),
+        escape_label(svc_ns),
+        escape_label(&key.destination_version)
+    )
+}
+
+/// `reporter` and `source_*` labels, and `request_protocol`.
+fn source_labels(workload: &Workload<'_>, protocol: &str) -> String {
+    format!(
+        "reporter=\"source\",source_workload=\"{}\",source_workload_namespace=\"{}\",request_protocol=\"{protocol}\"",
+        escape_label(workload.name),
+        escape_label(workload.namespace)
+    )
+}
+
+/// `istio_tcp_connections_opened_total`, `_closed_total` (by `response_flags`),
+/// `istio_tcp_received_bytes_total` and `istio_tcp_sent_bytes_total`, summed per destination;
+/// destinations that never had a connection are left out.
+fn render_tcp(out: &mut String, all: &[Arc<RequestStats>], workload: &Workload<'_>) {
+    let mut opened: BTreeMap<String, u64> = BTreeMap::new();
+    let mut closed: BTreeMap<String, u64> = BTreeMap::new();
+    let mut received: BTreeMap<String, u64> = BTreeMap::new();
+    let mut sent: BTreeMap<String, u64> = BTreeMap::new();
+    for s in all.iter().filter(|s| s.tcp.opened_total() > 0) {
+        let dest = destination_labels(&s.key);
+        *opened.entry(dest.clone()).or_default() += s.tcp.opened_total();
+        for (flags, count) in s.tcp.closed_counts() {
+            *closed
+                .entry(format!("{dest},response_flags=\"{flags}\""))
+                .or_default() += count;
+        }
+        *received.entry(dest.clone()).or_default() += s.tcp.received_bytes.load(Ordering::Relaxed);
+        *sent.entry(dest).or_default() += s.tcp.sent_bytes.load(Ordering::Relaxed);
+    }
+    let source = source_labels(workload, "tcp");
+    let families = [
+        (
+            "istio_tcp_connections_opened_total",
+            "TCP connections opened.",
+            &opened,
+        ),
+        (
+            "istio_tcp_connections_closed_total",
+            "TCP connections closed.",
+            &closed,
+        ),
+        (
+            "istio_tcp_received_bytes_total",
+            "Bytes received from TCP clients.",
+            &received,
+        ),
+        (
+            "istio_tcp_sent_bytes_total",
+            "Bytes sent to TCP clients.",
+            &sent,
+        ),
+    ];
+    for (name, help, series) in families {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (labels, value) in series {
+            let _ = writeln!(out, "{name}{{{source},{labels}}} {value}");
+        }
+    }
+}
+
+fn render_requests(out: &mut String, all: &[Arc<RequestStats>], workload: &Workload<'_>) {
     // Istio's metrics have no route label: sum per destination label set.
     let mut istio: BTreeMap<String, u64> = BTreeMap::new();
     let mut durations: BTreeMap<String, (Vec<u64>, f64, u64)> = BTreeMap::new();
     let _ = writeln!(out, "# HELP rampart_route_requests_total Requests by route, destination, response code and flags.");
     let _ = writeln!(out, "# TYPE rampart_route_requests_total counter");
-    for s in &all {
-        let (svc_name, svc_ns) = service_parts(&s.key.destination_service);
-        let dest = format!(
-            "destination_service=\"{}\",destination_service_name=\"{}\",destination_service_namespace=\"{}\",destination_version=\"{}\"",
-            escape_label(&s.key.destination_service),
-            escape_label(svc_name),
-            escape_label(svc_ns),
-            escape_label(&s.key.destination_version)
-        );
+    for s in all {
+        let dest = destination_labels(&s.key);
         for (code, flags, count) in s.counts() {
             let _ = writeln!(
                 out,
@@ -71,11 +143,7 @@ pub fn render(out: &mut String, stats: &StatsRegistry, workload: &Workload<'_>) 
         entry.1 += sum;
         entry.2 += count;
     }
-    let source = format!(
-        "reporter=\"source\",source_workload=\"{}\",source_workload_namespace=\"{}\",request_protocol=\"http\"",
-        escape_label(workload.name),
-        escape_label(workload.namespace)
-    );
+    let source = source_labels(workload, "http");
     let _ = writeln!(
         out,
         "# HELP istio_requests_total Requests, as Istio counts them."
@@ -106,6 +174,57 @@ pub fn render(out: &mut String, stats: &StatsRegistry, workload: &Workload<'_>) 
         let _ = writeln!(
             out,
             "istio_request_duration_milliseconds_count{{{source},{labels}}} {count}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags::{ResponseFlag, ResponseFlags};
+
+    #[test]
+    fn tcp_families_sum_per_destination() {
+        let reg = StatsRegistry::default();
+        let key = |route: &str| StatKey {
+            route: route.into(),
+            destination_service: "echo.default.svc.cluster.local".into(),
+            destination_version: "v1".into(),
+        };
+        let handles = reg.resolve(&[key("a"), key("b")]);
+        for h in handles.iter() {
+            h.tcp.opened();
+            h.tcp.received_bytes.fetch_add(5, Ordering::Relaxed);
+        }
+        handles[0].tcp.closed(ResponseFlags::NONE);
+        handles[1]
+            .tcp
+            .closed(ResponseFlag::UpstreamConnectionFailure.into());
+        let mut out = String::new();
+        let workload = Workload {
+            name: "gw",
+            namespace: "istio-system",
+        };
+        render(&mut out, &reg, &workload);
+        let line = |prefix: &str| {
+            out.lines()
+                .find(|l| l.starts_with(prefix) && !l.starts_with('#'))
+                .unwrap_or_else(|| panic!("no {prefix} in {out}"))
+                .to_string()
+        };
+        let opened = line("istio_tcp_connections_opened_total{");
+        assert!(opened.contains("request_protocol=\"tcp\""), "{opened}");
+        assert!(
+            opened.contains("destination_service_name=\"echo\""),
+            "{opened}"
+        );
+        assert!(opened.ends_with(" 2"), "{opened}");
+        assert!(line("istio_tcp_received_bytes_total{").ends_with(" 10"));
+        assert!(out.contains("response_flags=\"UF\"} 1"), "{out}");
+        assert!(out.contains("response_flags=\"-\"} 1"), "{out}");
+        assert!(
+            !out.contains("istio_requests_total{"),
+            "no requests were made"
         );
     }
 }

@@ -42,6 +42,8 @@ pub struct RequestStats {
     buckets: [AtomicU64; DURATION_BUCKETS_MS.len()],
     duration_sum_us: AtomicU64,
     duration_count: AtomicU64,
+    /// Layer-4 connections proxied to this destination (`tcp`/`tls` routes).
+    pub tcp: TcpStats,
 }
 
 impl RequestStats {
@@ -53,6 +55,7 @@ impl RequestStats {
             buckets: Default::default(),
             duration_sum_us: AtomicU64::new(0),
             duration_count: AtomicU64::new(0),
+            tcp: TcpStats::default(),
         }
     }
 
@@ -72,20 +75,7 @@ impl RequestStats {
     }
 
     fn slot_for(&self, packed: u64) -> usize {
-        for (i, key) in self.slot_keys.iter().enumerate() {
-            let current = key.load(Ordering::Acquire);
-            if current == packed {
-                return i;
-            }
-            if current == 0 {
-                match key.compare_exchange(0, packed, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => return i,
-                    Err(won) if won == packed => return i,
-                    Err(_) => continue,
-                }
-            }
-        }
-        SLOTS - 1
+        claim_slot(&self.slot_keys, packed)
     }
 
     /// `(code, flags, count)` for every combination seen.
@@ -112,6 +102,71 @@ impl RequestStats {
             .collect();
         let sum = self.duration_sum_us.load(Ordering::Relaxed) as f64 / 1000.0;
         (buckets, sum, self.duration_count.load(Ordering::Relaxed))
+    }
+}
+
+/// The slot of `keys` holding `packed` (non-zero), claimed with compare-and-swap when new; the
+/// last slot takes every key past the table's size.
+fn claim_slot(keys: &[AtomicU64], packed: u64) -> usize {
+    for (i, key) in keys.iter().enumerate() {
+        let current = key.load(Ordering::Acquire);
+        if current == packed {
+            return i;
+        }
+        if current == 0 {
+            match key.compare_exchange(0, packed, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return i,
+                Err(won) if won == packed => return i,
+                Err(_) => continue,
+            }
+        }
+    }
+    keys.len() - 1
+}
+
+/// Distinct response-flag sets counted for closed TCP connections per handle.
+const TCP_SLOTS: usize = 4;
+
+/// Counters behind Istio's `istio_tcp_*` metrics for one (route, destination).
+#[derive(Debug, Default)]
+pub struct TcpStats {
+    opened: AtomicU64,
+    /// Packed `flags + 1` per slot; 0 = free.
+    closed_keys: [AtomicU64; TCP_SLOTS],
+    closed_counts: [AtomicU64; TCP_SLOTS],
+    /// Bytes read from clients (`istio_tcp_received_bytes_total`).
+    pub received_bytes: AtomicU64,
+    /// Bytes written to clients (`istio_tcp_sent_bytes_total`).
+    pub sent_bytes: AtomicU64,
+}
+
+impl TcpStats {
+    /// Counts a connection opened (routed to this destination).
+    pub fn opened(&self) {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection closed, with the flags that say why it ended early, if it did.
+    pub fn closed(&self, flags: ResponseFlags) {
+        let slot = claim_slot(&self.closed_keys, u64::from(flags.0) + 1);
+        self.closed_counts[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections opened so far.
+    pub fn opened_total(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    /// `(flags, count)` of closed connections, for every flag set seen.
+    pub fn closed_counts(&self) -> Vec<(ResponseFlags, u64)> {
+        self.closed_keys
+            .iter()
+            .zip(&self.closed_counts)
+            .filter_map(|(k, c)| {
+                let k = k.load(Ordering::Acquire);
+                (k != 0).then(|| (ResponseFlags((k - 1) as u32), c.load(Ordering::Relaxed)))
+            })
+            .collect()
     }
 }
 
@@ -153,6 +208,24 @@ impl StatsRegistry {
 mod tests {
     use super::*;
     use crate::flags::ResponseFlag;
+
+    #[test]
+    fn tcp_closes_count_by_flags() {
+        let tcp = TcpStats::default();
+        tcp.opened();
+        tcp.opened();
+        tcp.closed(ResponseFlags::NONE);
+        tcp.closed(ResponseFlag::UpstreamConnectionFailure.into());
+        tcp.closed(ResponseFlags::NONE);
+        assert_eq!(tcp.opened_total(), 2);
+        assert_eq!(
+            tcp.closed_counts(),
+            vec![
+                (ResponseFlags::NONE, 2),
+                (ResponseFlag::UpstreamConnectionFailure.into(), 1)
+            ]
+        );
+    }
 
     #[test]
     fn counts_codes_and_flags_separately() {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod h2raw;
 pub mod jwt;
 pub mod pki;
+pub mod tls_client;
 pub mod redis;
 
 pub use backend::{Backend, Recorded, Reply};

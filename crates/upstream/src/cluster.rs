@@ -8,10 +8,11 @@ use std::sync::{Arc, OnceLock};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use http::{Request, Response};
+use rampart_model::upstream_tls::same_transport;
 use rampart_model::{ClusterKey, ClusterSpec, EndpointAddress, UpstreamProtocol};
 
 use crate::body::{PooledBody, RequestBody};
-use crate::connect::connect;
+use crate::connect::dial;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::h1::{H1Conn, IdleQueue, Lifetime};
@@ -155,9 +156,10 @@ impl Cluster {
             return;
         }
         self.pending.store(None);
+        let previous = reusable(&old, &spec);
         self.install(build_state(
             spec,
-            &old.endpoints,
+            previous,
             &resolved,
             self.workers,
             &self.load,
@@ -220,9 +222,10 @@ impl Cluster {
             _ if changed => old.spec.clone(),
             _ => return,
         };
+        let previous = reusable(&old, &spec);
         self.install(build_state(
             spec,
-            &old.endpoints,
+            previous,
             &resolved,
             self.workers,
             &self.load,
@@ -302,7 +305,7 @@ impl Cluster {
                 });
             if may_open {
                 let slot = ConnSlot::new(endpoint);
-                let stream = connect(endpoint.address, spec).await?;
+                let stream = dial(endpoint.address, spec).await?;
                 endpoint.connections.fetch_add(1, Ordering::Relaxed);
                 let life = Lifetime::new(limits.max_requests_per_connection, Some(slot));
                 return Ok(H1Conn::with_life(stream, life));
@@ -384,6 +387,18 @@ fn absolute_uri(mut req: Request<RequestBody>) -> Request<RequestBody> {
         *req.uri_mut() = uri;
     }
     req
+}
+
+/// The endpoints (with their pools, health and ejections) that settings `spec` may take over:
+/// none when the transport changed (plain ↔ TLS, or other TLS settings or certificates), so that
+/// a pool never hands out a connection made under other TLS settings. Envoy, too, replaces a
+/// cluster whose transport socket changed.
+fn reusable<'a>(old: &'a ClusterState, spec: &ClusterSpec) -> &'a [Arc<Endpoint>] {
+    if same_transport(old.spec.tls.as_deref(), spec.tls.as_deref()) {
+        &old.endpoints
+    } else {
+        &[]
+    }
 }
 
 fn build_state(

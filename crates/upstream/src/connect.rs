@@ -1,11 +1,54 @@
-//! Opening TCP connections to endpoints, bounded by the cluster's connect timeout.
+//! Opening connections to endpoints: TCP, then TLS when the cluster originates it
+//! (DestinationRule `trafficPolicy.tls`), together bounded by the cluster's connect timeout.
 
+use rampart_model::upstream_tls::UpstreamTls;
 use rampart_model::ClusterSpec;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 
-use crate::error::Error;
+use crate::error::{Error, TlsFailure};
+use crate::stream::{Stream, TlsTcp};
+
+/// A connection ready for requests: TCP, plus the cluster's TLS handshake when it has one, both
+/// within the connect timeout. A failed handshake is a connect failure (Envoy raises
+/// "connected" only once the handshake is done), so retries (`connect-failure`), outlier
+/// detection and the `UF` flag treat it as a refused connection.
+pub async fn dial(addr: SocketAddr, spec: &ClusterSpec) -> Result<Stream, Error> {
+    let deadline = Instant::now() + spec.connect_timeout;
+    let tcp = connect(addr, spec).await?;
+    match &spec.tls {
+        None => Ok(Stream::Plain(tcp)),
+        Some(tls) => handshake(tcp, tls, tls.config.clone(), deadline)
+            .await
+            .map(Stream::Tls),
+    }
+}
+
+/// The client side of a TLS handshake on `tcp` with `tls`'s server name and `config` (the
+/// cluster's, or a variant of it), finished by `deadline`.
+pub async fn handshake(
+    tcp: TcpStream,
+    tls: &UpstreamTls,
+    config: Arc<rustls::ClientConfig>,
+    deadline: Instant,
+) -> Result<TlsTcp, Error> {
+    let peer = tcp.peer_addr().ok();
+    let connecting = TlsConnector::from(config).connect(tls.server_name.clone(), tcp);
+    let reason = match tokio::time::timeout_at(deadline, connecting).await {
+        Ok(Ok(stream)) => return Ok(Box::new(stream)),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => "handshake timed out".to_string(),
+    };
+    tracing::debug!(?peer, sni = %tls.server_name_str(), %reason, "upstream TLS handshake failed");
+    Err(Error::ConnectFailure(std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        TlsFailure(reason.into()),
+    )))
+}
 
 /// Connects to `addr` within the cluster's connect timeout, with Nagle off (requests are small
 /// and latency-bound) and the cluster's TCP keep-alive settings.
@@ -69,6 +112,7 @@ mod tests {
             },
             outlier: None,
             health_check: None,
+            tls: None,
         }
     }
 

@@ -9,8 +9,8 @@ pub enum Error {
     /// The cluster has no endpoint to send to (Envoy `UH`).
     #[error("no healthy upstream")]
     NoHealthyUpstream,
-    /// TCP connect failed or timed out (Envoy `UF`).
-    #[error("upstream connect error or disconnect/reset before headers. reset reason: connection failure")]
+    /// TCP connect or the TLS handshake failed or timed out (Envoy `UF`).
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: connection failure{}", transport_failure(.0))]
     ConnectFailure(#[source] std::io::Error),
     /// The connection was closed or reset before a response arrived (Envoy `UC`).
     #[error("upstream connect error or disconnect/reset before headers. reset reason: connection termination")]
@@ -25,6 +25,20 @@ pub enum Error {
     /// The upstream answered something that is not HTTP (Envoy `UPE`).
     #[error("upstream protocol error")]
     Protocol(#[source] BoxError),
+}
+
+/// Why the TLS handshake with an upstream failed; carried inside [`Error::ConnectFailure`] and
+/// shown as Envoy shows a transport failure.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS_error:|{0}:TLS_error_end")]
+pub struct TlsFailure(pub Box<str>);
+
+/// Envoy's `, transport failure reason: …` suffix when the connect failure was a TLS one.
+fn transport_failure(err: &std::io::Error) -> String {
+    err.get_ref()
+        .and_then(|e| e.downcast_ref::<TlsFailure>())
+        .map(|tls| format!(", transport failure reason: {tls}"))
+        .unwrap_or_default()
 }
 
 impl Error {

@@ -7,6 +7,10 @@
 //! answering 503 until the first probes are back; the first round of probes runs immediately,
 //! so a dead endpoint is out within `unhealthy_threshold - 1` intervals. (Envoy starts hosts
 //! unhealthy until their first probe passes.)
+//!
+//! Probes of a cluster that originates TLS go over TLS with the cluster's settings, as Envoy's
+//! go through the cluster's transport socket; HTTP probes offer ALPN `http/1.1` (they speak
+//! HTTP/1.1 even to HTTP/2 clusters).
 
 #[cfg(test)]
 mod tests;
@@ -15,13 +19,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
+use rampart_model::upstream_tls::UpstreamTls;
 use rampart_model::{HealthCheckSpec, HealthProbe};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::cluster::Cluster;
+use crate::connect::handshake;
 use crate::endpoint::Endpoint;
+use crate::stream::Stream;
 
 /// Largest probe response read.
 const MAX_PROBE_RESPONSE: usize = 64 * 1024;
@@ -66,13 +73,17 @@ impl Cluster {
     /// Probes every endpoint once, concurrently, and applies the verdicts; returns whether
     /// an endpoint changed state (the routable sets were rebuilt then).
     pub async fn check_endpoints(&self, hc: &HealthCheckSpec) -> bool {
-        let endpoints = self.state().endpoints.clone();
+        let (endpoints, tls) = {
+            let state = self.state();
+            (state.endpoints.clone(), state.spec.tls.clone())
+        };
         let hc = Arc::new(hc.clone());
+        let transport = Arc::new(tls.map(|tls| ProbeTls::new(tls, &hc.probe)));
         let mut probes = tokio::task::JoinSet::new();
         for ep in endpoints {
-            let hc = hc.clone();
+            let (hc, transport) = (hc.clone(), transport.clone());
             probes.spawn(async move {
-                let passed = probe(&hc, &ep).await;
+                let passed = probe(&hc, (*transport).as_ref(), &ep).await;
                 (ep, passed)
             });
         }
@@ -142,10 +153,43 @@ impl Cluster {
     }
 }
 
+/// The TLS settings probes use: the cluster's, with ALPN `http/1.1` for HTTP probes.
+struct ProbeTls {
+    tls: Arc<UpstreamTls>,
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl ProbeTls {
+    fn new(tls: Arc<UpstreamTls>, probe: &HealthProbe) -> Self {
+        let config = match probe {
+            HealthProbe::Http { .. } => {
+                let mut config = rustls::ClientConfig::clone(&tls.config);
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Arc::new(config)
+            }
+            HealthProbe::Tcp { .. } => tls.config.clone(),
+        };
+        Self { tls, config }
+    }
+}
+
+/// A connection for one probe: TCP, then TLS when the cluster originates it.
+async fn open(ep: &Endpoint, tls: Option<&ProbeTls>, deadline: Instant) -> Option<Stream> {
+    let tcp = TcpStream::connect(ep.address).await.ok()?;
+    match tls {
+        None => Some(Stream::Plain(tcp)),
+        Some(t) => handshake(tcp, &t.tls, t.config.clone(), deadline)
+            .await
+            .ok()
+            .map(Stream::Tls),
+    }
+}
+
 /// One probe of one endpoint, bounded by the check's timeout.
-async fn probe(hc: &HealthCheckSpec, ep: &Endpoint) -> bool {
+async fn probe(hc: &HealthCheckSpec, tls: Option<&ProbeTls>, ep: &Endpoint) -> bool {
+    let deadline = Instant::now() + hc.timeout;
     let attempt = async {
-        let mut stream = TcpStream::connect(ep.address).await.ok()?;
+        let mut stream = open(ep, tls, deadline).await?;
         match &hc.probe {
             HealthProbe::Tcp { send, receive } => {
                 if let Some(payload) = send {
@@ -181,14 +225,14 @@ async fn probe(hc: &HealthCheckSpec, ep: &Endpoint) -> bool {
         }
     };
     matches!(
-        tokio::time::timeout(hc.timeout, attempt).await,
+        tokio::time::timeout_at(deadline, attempt).await,
         Ok(Some(true))
     )
 }
 
 /// Reads an HTTP/1.x response head (skipping `1xx` ones); returns the status and the body
 /// bytes read with it. `None` when the answer is not HTTP or ends first.
-async fn read_head(stream: &mut TcpStream) -> Option<(u16, Vec<u8>)> {
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<(u16, Vec<u8>)> {
     let mut buf = Vec::new();
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -212,7 +256,7 @@ async fn read_head(stream: &mut TcpStream) -> Option<(u16, Vec<u8>)> {
 }
 
 /// Reads until `buf` contains `expected`, the peer closes, or the size limit.
-async fn read_until_contains(stream: &mut TcpStream, mut buf: Vec<u8>, expected: &Bytes) -> bool {
+async fn read_until_contains<S: AsyncRead + Unpin>(stream: &mut S, mut buf: Vec<u8>, expected: &Bytes) -> bool {
     loop {
         if contains(&buf, expected) {
             return true;
@@ -224,7 +268,7 @@ async fn read_until_contains(stream: &mut TcpStream, mut buf: Vec<u8>, expected:
 }
 
 /// Appends what the peer sends next; false at end of stream or on an error.
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> bool {
     let mut chunk = [0u8; 4096];
     match stream.read(&mut chunk).await {
         Ok(0) | Err(_) => false,

@@ -21,6 +21,8 @@ pub mod priority;
 pub mod reap;
 pub mod registry;
 pub mod resolve;
+pub mod stream;
+pub mod tcp;
 pub mod worker;
 
 #[cfg(test)]

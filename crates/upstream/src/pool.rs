@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use crate::body::RequestBody;
 use rampart_model::{ClusterSpec, PoolSettings};
 
-use crate::connect::connect;
+use crate::connect::dial;
 use crate::error::Error;
 use crate::h1::{H1Conn, IdleQueue};
 use crate::load::ConnSlot;
@@ -135,7 +135,7 @@ impl WorkerPool {
             return Ok(conn.lease());
         }
         let addr = endpoint.address;
-        let stream = connect(addr, spec).await?;
+        let stream = dial(addr, spec).await?;
         // HTTP/2 connections are always allowed (Envoy lets a pool with no connection open
         // one), and counted against the cluster.
         endpoint.load.force_open();

@@ -32,6 +32,7 @@ pub fn spec(ports: &[u16]) -> ClusterSpec {
         pool: PoolSettings::default(),
         outlier: None,
         health_check: None,
+        tls: None,
     }
 }
 

@@ -16,4 +16,5 @@ mod scenarios;
 mod scenarios_resilience;
 mod security;
 mod support;
+mod tls;
 mod upstreams;

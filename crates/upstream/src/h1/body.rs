@@ -8,13 +8,12 @@ use std::task::{ready, Context, Poll, Waker};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::AsyncRead;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use super::decode::{step, BodyKind, Step};
 use super::{H1Conn, IdleQueue, Lifetime, READ_CHUNK};
 use crate::error::Error;
+use crate::stream::{ReadHalf, Stream, WriteHalf};
 use std::time::Instant;
 
 /// How the body reaches its connection.
@@ -24,14 +23,14 @@ pub(super) enum Link {
     Whole(H1Conn),
     /// A streamed request body is still being written by `writer`, beside this reader.
     Split {
-        read: OwnedReadHalf,
+        read: ReadHalf,
         writer: BodyWriter,
         read_buf: BytesMut,
         life: Lifetime,
     },
     /// Writing the request failed: the answer can still be read, the connection not reused.
     ReadOnly {
-        read: OwnedReadHalf,
+        read: ReadHalf,
         read_buf: BytesMut,
     },
 }
@@ -86,7 +85,7 @@ impl Link {
 /// The task writing a streamed request body; aborted when dropped, so a cancelled exchange
 /// (timeout, client gone) stops sending upstream.
 #[derive(Debug)]
-pub(super) struct BodyWriter(pub(super) JoinHandle<std::io::Result<OwnedWriteHalf>>);
+pub(super) struct BodyWriter(pub(super) JoinHandle<std::io::Result<WriteHalf>>);
 
 impl Drop for BodyWriter {
     fn drop(&mut self) {
@@ -106,8 +105,8 @@ pub struct H1Body {
 /// The raw connection after `101 Switching Protocols`, with bytes the upstream already sent.
 #[derive(Debug)]
 pub struct UpgradedConn {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The connection (plain TCP or originated TLS).
+    pub stream: Stream,
     /// Bytes received after the 101 head.
     pub leftover: Bytes,
 }

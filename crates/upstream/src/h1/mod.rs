@@ -22,11 +22,10 @@ use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-
 use crate::body::RequestBody;
 use crate::error::Error;
 use crate::load::ConnSlot;
+use crate::stream::Stream;
 
 pub use body::{H1Body, UpgradedConn};
 
@@ -41,7 +40,7 @@ pub type IdleQueue = Arc<ArrayQueue<H1Conn>>;
 /// An HTTP/1.1 connection to an upstream, between requests.
 #[derive(Debug)]
 pub struct H1Conn {
-    stream: TcpStream,
+    stream: Stream,
     read_buf: BytesMut,
     /// Age, use and limits of the connection.
     pub life: Lifetime,
@@ -100,12 +99,12 @@ pub struct Failure {
 
 impl H1Conn {
     /// Wraps a freshly connected stream (no limits, no connection slot).
-    pub fn new(stream: TcpStream) -> Self {
-        Self::with_life(stream, Lifetime::new(0, None))
+    pub fn new(stream: impl Into<Stream>) -> Self {
+        Self::with_life(stream.into(), Lifetime::new(0, None))
     }
 
     /// Wraps a freshly connected stream with its limits and slot.
-    pub fn with_life(stream: TcpStream, life: Lifetime) -> Self {
+    pub fn with_life(stream: Stream, life: Lifetime) -> Self {
         Self {
             stream,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
@@ -116,13 +115,7 @@ impl H1Conn {
     /// Whether an idle connection can take a request: the upstream has neither closed it nor
     /// sent anything unasked. Costs no system call unless the socket became readable.
     pub fn is_reusable(&mut self) -> bool {
-        if !self.read_buf.is_empty() {
-            return false;
-        }
-        matches!(
-            self.stream.try_read_buf(&mut self.read_buf),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
-        )
+        self.read_buf.is_empty() && self.stream.is_quiet(&mut self.read_buf)
     }
 
     /// Sends `req` and reads the response head. `idle` is where the connection goes back to once

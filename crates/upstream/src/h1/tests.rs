@@ -251,7 +251,10 @@ async fn an_idle_connection_the_upstream_closed_is_not_reusable() {
     assert!(client.is_reusable());
     drop(server_side);
     // Wait for the FIN to arrive: the socket becomes readable.
-    client.stream.readable().await.unwrap();
+    let crate::stream::Stream::Plain(tcp) = &client.stream else {
+        panic!("a plain connection");
+    };
+    tcp.readable().await.unwrap();
     assert!(!client.is_reusable());
 }
 
