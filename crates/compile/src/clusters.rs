@@ -22,8 +22,8 @@ use rampart_model::{
 
 use crate::hosts::{covered_by, exported_to, resolve_short};
 use crate::pool_policy;
-use crate::upstream_tls::{Origination, Site};
 use crate::services::Registry;
+use crate::upstream_tls::{Origination, Site};
 use crate::{health_checks, locality, ProxyIdentity};
 
 /// Envoy's (and Istio's mesh) default connect timeout.
@@ -130,7 +130,13 @@ impl<'a> Builder<'a> {
         let subset_labels = match &subset {
             None => None,
             Some(name) => {
-                match dr.and_then(|dr| dr.spec.subsets.iter().enumerate().find(|(_, s)| &s.name == name)) {
+                match dr.and_then(|dr| {
+                    dr.spec
+                        .subsets
+                        .iter()
+                        .enumerate()
+                        .find(|(_, s)| &s.name == name)
+                }) {
                     Some(s) => Some(s),
                     None => {
                         diags.push(vs.diag(

@@ -4,7 +4,8 @@ use rampart_config::ConfigSet;
 use rampart_model::authn::{JwksSource, JwtRule};
 use rampart_model::authz::Authorization;
 use rampart_model::route::Action;
-use rampart_model::{ClusterSpec, Listener};
+use rampart_model::tcp::TcpRoutes;
+use rampart_model::{ChainApp, ClusterSpec, Listener, Transport};
 use serde_json::{json, Value};
 
 /// The security policies this proxy enforces: JWT rules (issuer and key source, never the keys)
@@ -29,6 +30,44 @@ pub fn security(jwt_rules: &[JwtRule], authz: &Authorization) -> Value {
             "audit": names(&authz.audit),
         },
     })
+}
+
+/// The `tcp`/`tls` rules of a listener: a TCP listener's list, or a TLS listener's lists by
+/// chain name (chains that serve HTTP are left out); `None` for HTTP listeners.
+fn layer4(transport: &Transport, clusters: &[ClusterSpec]) -> Option<Value> {
+    let rules = |routes: &TcpRoutes| -> Value {
+        routes
+            .rules
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": &*r.name,
+                    "virtualService": &*r.virtual_service,
+                    "matches": r.matches.len(),
+                    "forward": r.forward.destinations.iter().zip(r.idle_timeouts.iter()).map(|(d, idle)| json!({
+                        "destination": &*d.name,
+                        "cluster": d.cluster.map(|c| clusters[c.0 as usize].key.to_string()),
+                        "weight": d.weight,
+                        "idleTimeoutMs": idle.map(|t| t.as_millis() as u64),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    };
+    match transport {
+        Transport::Http => None,
+        Transport::Tcp(routes) => Some(rules(routes)),
+        Transport::Tls(chains) => Some(Value::Object(
+            chains
+                .chains
+                .iter()
+                .filter_map(|c| match &c.app {
+                    ChainApp::Tcp(routes) => Some((c.name.to_string(), rules(routes))),
+                    ChainApp::Http(_) => None,
+                })
+                .collect(),
+        )),
+    }
 }
 
 /// Renders resources, listeners (with virtual hosts and routes) and clusters.
@@ -90,7 +129,12 @@ pub fn render(set: &ConfigSet, listeners: &[Listener], clusters: &[ClusterSpec])
                     json!({"domain": &*vh.domain, "httpsRedirect": vh.https_redirect, "routes": routes})
                 })
                 .collect();
-            json!({"name": l.name, "address": l.address.to_string(), "virtualHosts": vhosts})
+            let mut listener =
+                json!({"name": l.name, "address": l.address.to_string(), "virtualHosts": vhosts});
+            if let Some(tcp) = layer4(&l.transport, clusters) {
+                listener["tcpRoutes"] = tcp;
+            }
+            listener
         })
         .collect();
     let clusters: Vec<Value> = clusters

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use http::{HeaderMap, Method};
-use rampart_model::route::{Action, RequestView};
-use rampart_model::Snapshot;
+use rampart_model::route::{normalize_host, Action, RequestView};
+use rampart_model::{ChainApp, Snapshot, Transport};
 
 /// A request to explain.
 pub struct Probe<'a> {
@@ -46,8 +46,32 @@ pub fn explain(snapshot: &Snapshot, probe: &Probe<'_>) -> String {
         return out;
     };
     let _ = writeln!(out, "listener {} ({})", listener.name, listener.address);
-    let Some(vhost) = listener.routes.find_host(probe.authority) else {
-        let domains: Vec<&str> = listener.routes.vhosts.iter().map(|v| &*v.domain).collect();
+    let (routes, scheme) = match &listener.transport {
+        Transport::Http => (&listener.routes, "http"),
+        Transport::Tcp(_) => {
+            let _ = writeln!(out, "result: a TCP listener: explain covers HTTP routes only");
+            return out;
+        }
+        Transport::Tls(chains) => {
+            // The client's SNI is the host it connects to.
+            let sni = normalize_host(probe.authority);
+            let Some(chain) = chains.find(Some(&sni)) else {
+                let _ = writeln!(out, "no TLS server for SNI {sni:?}");
+                let _ = writeln!(out, "result: connection closed during the handshake");
+                return out;
+            };
+            let _ = writeln!(out, "TLS server {} (SNI {sni:?})", chain.name);
+            match (&chain.app, &chain.tls) {
+                (ChainApp::Http(routes), Some(_)) => (routes, "https"),
+                _ => {
+                    let _ = writeln!(out, "result: TLS passed through or proxied as TCP: explain covers HTTP routes only");
+                    return out;
+                }
+            }
+        }
+    };
+    let Some(vhost) = routes.find_host(probe.authority) else {
+        let domains: Vec<&str> = routes.vhosts.iter().map(|v| &*v.domain).collect();
         let _ = writeln!(
             out,
             "no virtual host for host {:?} (domains: {})",
@@ -67,7 +91,7 @@ pub fn explain(snapshot: &Snapshot, probe: &Probe<'_>) -> String {
     }
     let view = RequestView {
         method: probe.method,
-        scheme: "http",
+        scheme,
         authority: probe.authority,
         path: probe.path,
         query: probe.query,

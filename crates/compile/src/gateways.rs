@@ -186,7 +186,7 @@ fn tls_chains<'a>(
             _ => match crate::server_tls::build(server, &mut cx.clusters.credentials) {
                 Ok(tls) => Some(Arc::new(tls)),
                 Err(diag) => {
-                    cx.diags.push(diag);
+                    cx.diags.push(*diag);
                     continue;
                 }
             },

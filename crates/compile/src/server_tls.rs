@@ -25,7 +25,7 @@ use crate::gateways::BoundServer;
 pub(crate) fn build(
     server: &BoundServer<'_>,
     loader: &mut Loader,
-) -> Result<ServerTls, Diagnostic> {
+) -> Result<ServerTls, Box<Diagnostic>> {
     let at = format!("spec.servers[{}].tls", server.index);
     let err = |field: &str, msg: String| {
         let path = if field.is_empty() {
@@ -33,7 +33,7 @@ pub(crate) fn build(
         } else {
             format!("{at}.{field}")
         };
-        server.gateway.diag(Severity::Error, &path, msg)
+        Box::new(server.gateway.diag(Severity::Error, &path, msg))
     };
     let Some(tls) = server.server.tls.as_ref() else {
         return Err(err("", "a TLS server needs tls settings".into()));

@@ -295,7 +295,7 @@ spec:
     let cases: Vec<(String, &str, &str)> = vec![
         (vs("    headers: {request: {set: {x-ip: \"%DOWNSTREAM_REMOTE_ADDRESS%\"}}}"), "spec.http[0].headers.request", "headers:"),
         (dr("    connectionPool: {http: {useClientProtocol: true}}"), "spec.trafficPolicy.connectionPool.http.useClientProtocol", "connectionPool:"),
-        (dr("    tls: {mode: SIMPLE}"), "spec.trafficPolicy.tls", "tls:"),
+        (dr("    tls: {mode: ISTIO_MUTUAL}"), "spec.trafficPolicy.tls.mode", "tls:"),
         (dr("    loadBalancer: {simple: PASSTHROUGH}"), "spec.trafficPolicy.loadBalancer.simple", "loadBalancer:"),
         (dr("    loadBalancer: {consistentHash: {httpCookie: {name: u, ttl: 10s, attributes: [{name: SameSite, value: Strict}]}}}"), "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.attributes", "loadBalancer:"),
         (BASE.replace("protocol: HTTP}\n    hosts", "protocol: TLS}\n    tls: {mode: AUTO_PASSTHROUGH}\n    hosts"), "spec.servers[0].tls.mode", "mode: AUTO_PASSTHROUGH"),

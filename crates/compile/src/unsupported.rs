@@ -2,11 +2,10 @@
 //! names it, so nothing is silently ignored. Entries leave this list as features land.
 
 use rampart_config::networking::{
-    ClientTlsMode, ConnectionPoolSettings, ServerTlsMode, LoadBalancerSettings, Resolution, SimpleLb,
-    TrafficPolicy,
+    ClientTlsMode, ConnectionPoolSettings, LoadBalancerSettings, Resolution, ServerTlsMode,
+    SimpleLb, TrafficPolicy,
 };
 use rampart_config::{ConfigSet, Diagnostic, Resource, Severity};
-
 
 const LATER: &str = "is not supported by Rampart yet";
 

@@ -30,18 +30,16 @@ use rampart_config::networking::{ClientTlsMode, ClientTlsSettings, DestinationRu
 use rampart_config::{Diagnostic, Resource, Severity};
 use rampart_model::upstream_tls::{OriginationMode, UpstreamTls};
 use rampart_model::UpstreamProtocol;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateRevocationListDer, ServerName};
 use rustls::sign::CertifiedKey;
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, Error, OtherError, RootCertStore,
-    SignatureScheme,
-};
+use rustls::{ClientConfig, RootCertStore};
 
 use crate::credentials::{provider, Loader};
+use verify::{ClientCert, SanVerifier, SkipVerification};
 
 /// Where the settings for one cluster come from, and which cluster they apply to.
 pub(crate) struct Site<'a> {
@@ -104,28 +102,7 @@ impl Origination {
         } else {
             &site.settings.subject_alt_names
         };
-        let key = BuildKey {
-            dr: std::ptr::from_ref(site.dr) as usize,
-            path: site.path.to_string(),
-            h2: site.protocol == UpstreamProtocol::Http2,
-            sans: sans.to_vec(),
-        };
-        let built = match self.built.get(&key) {
-            Some(built) => built.clone(),
-            None => {
-                let built = match build(site, mode, sans, loader) {
-                    Ok(built) => Some(built),
-                    Err(problems) => {
-                        for (field, message) in problems {
-                            self.report(site, &field, message, diags);
-                        }
-                        None
-                    }
-                };
-                self.built.insert(key, built.clone());
-                built
-            }
-        };
+        let built = self.built(site, mode, sans, loader, diags);
         let server_name = match server_name(site) {
             Ok(name) => name,
             Err((field, message)) => {
@@ -138,15 +115,55 @@ impl Origination {
             config: built.config,
             server_name,
             mode: built.mode,
-            description: built.description.as_ref().into(),
+            description: built.description,
             fingerprint: built.fingerprint,
         }))
     }
 
+    /// The configuration for `site`'s `tls` block with this SAN list, built on first use.
+    fn built(
+        &mut self,
+        site: &Site<'_>,
+        mode: OriginationMode,
+        sans: &[String],
+        loader: &mut Loader,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Built> {
+        let key = BuildKey {
+            dr: std::ptr::from_ref(site.dr) as usize,
+            path: site.path.to_string(),
+            h2: site.protocol == UpstreamProtocol::Http2,
+            sans: sans.to_vec(),
+        };
+        if let Some(built) = self.built.get(&key) {
+            return built.clone();
+        }
+        let built = match build(site, mode, sans, loader) {
+            Ok(built) => Some(built),
+            Err(problems) => {
+                for (field, message) in problems {
+                    self.report(site, &field, message, diags);
+                }
+                None
+            }
+        };
+        self.built.insert(key, built.clone());
+        built
+    }
+
     /// One error at `site.path` + `field`, once per resource and field.
-    fn report(&mut self, site: &Site<'_>, field: &str, message: String, diags: &mut Vec<Diagnostic>) {
+    fn report(
+        &mut self,
+        site: &Site<'_>,
+        field: &str,
+        message: String,
+        diags: &mut Vec<Diagnostic>,
+    ) {
         let path = format!("{}{field}", site.path);
-        let id = (std::ptr::from_ref(site.dr) as usize, format!("{path}: {message}"));
+        let id = (
+            std::ptr::from_ref(site.dr) as usize,
+            format!("{path}: {message}"),
+        );
         if self.reported.insert(id) {
             diags.push(site.dr.diag(Severity::Error, &path, message));
         }
@@ -230,7 +247,8 @@ fn material(
         crls: Vec::new(),
     };
     if let Some(name) = tls.credential_name.as_deref().filter(|n| !n.is_empty()) {
-        credential(name, mode, loader, &mut out).map_err(|e| vec![(".credentialName".into(), e)])?;
+        credential(name, mode, loader, &mut out)
+            .map_err(|e| vec![(".credentialName".into(), e)])?;
         return Ok(out);
     }
     if let Some(ca) = set(&tls.ca_certificates) {
@@ -282,7 +300,10 @@ fn credential(
                 "credential {name:?} has no client certificate and key (tls.crt, tls.key) for MUTUAL"
             ));
         };
-        out.client = Some((loader.certified_key(cert, key)?, format!("credential {name}")));
+        out.client = Some((
+            loader.certified_key(cert, key)?,
+            format!("credential {name}"),
+        ));
     }
     Ok(())
 }
@@ -293,7 +314,9 @@ fn client_cert(loader: &mut Loader, cert: &Path, key: &Path) -> Result<Arc<Certi
     let chain = loader
         .certs(cert)
         .map_err(|e| (".clientCertificate".to_string(), e))?;
-    let key_der = loader.key(key).map_err(|e| (".privateKey".to_string(), e))?;
+    let key_der = loader
+        .key(key)
+        .map_err(|e| (".privateKey".to_string(), e))?;
     CertifiedKey::from_der(chain, key_der, &provider())
         .map(Arc::new)
         .map_err(|e| {
@@ -419,160 +442,7 @@ fn set(field: &Option<String>) -> Option<&str> {
     field.as_deref().filter(|s| !s.is_empty())
 }
 
-/// Presents one client certificate whatever the server asks for (Envoy sends its configured
-/// certificate; the server decides).
-#[derive(Debug)]
-struct ClientCert(Arc<CertifiedKey>);
-
-impl ResolvesClientCert for ClientCert {
-    fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
-    }
-
-    fn has_certs(&self) -> bool {
-        true
-    }
-}
-
-/// Chain verification by webpki, then `subjectAltNames` instead of the SNI name check.
-#[derive(Debug)]
-struct SanVerifier {
-    inner: Arc<WebPkiServerVerifier>,
-    sans: Vec<String>,
-}
-
-impl ServerCertVerifier for SanVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        // webpki checks the chain (and revocation) before the name: a name mismatch means the
-        // chain is good, and the SAN list decides instead.
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Ok(_)
-            | Err(Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => {}
-            Err(other) => return Err(other),
-        }
-        let cert = rampart_tls::peer::PeerCert::parse(end_entity)
-            .ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
-        if self.sans.iter().any(|san| cert.has_san(san)) {
-            return Ok(ServerCertVerified::assertion());
-        }
-        let presented = [&cert.dns, &cert.uris, &cert.ips]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
-        Err(Error::InvalidCertificate(CertificateError::Other(
-            OtherError(Arc::new(SanMismatch {
-                presented,
-                expected: self.sans.clone(),
-            })),
-        )))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// The server certificate carries none of the `subjectAltNames`.
-struct SanMismatch {
-    presented: Vec<String>,
-    expected: Vec<String>,
-}
-
-// Debug is what rustls prints inside its error message: keep it readable.
-impl std::fmt::Debug for SanMismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "certificate SANs [{}] match none of subjectAltNames [{}]",
-            self.presented.join(", "),
-            self.expected.join(", ")
-        )
-    }
-}
-
-impl std::fmt::Display for SanMismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self, f)
-    }
-}
-
-impl std::error::Error for SanMismatch {}
-
-/// `insecureSkipVerify`: any certificate is accepted, but the handshake signatures must still
-/// be made by its key (else the connection would not even be encrypted to that certificate).
-#[derive(Debug)]
-struct SkipVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for SkipVerification {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        let algs = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        let algs = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
+mod verify;
 
 #[cfg(test)]
 mod tests;

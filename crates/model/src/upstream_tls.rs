@@ -9,7 +9,6 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 
 /// How a cluster's connections are secured (attached to [`crate::ClusterSpec::tls`]).
-#[derive(Debug)]
 pub struct UpstreamTls {
     /// Handshake configuration: server verification, client certificate, ALPN, TLS 1.2/1.3.
     pub config: Arc<rustls::ClientConfig>,
@@ -20,7 +19,7 @@ pub struct UpstreamTls {
     pub mode: OriginationMode,
     /// What verifies the server and what the client presents, for `/config_dump` (never key
     /// material).
-    pub description: Box<str>,
+    pub description: Arc<str>,
     /// Digest of the settings and of the certificates read: equal digests mean that
     /// connections opened under the old settings may stay pooled across a reload.
     pub fingerprint: u64,
@@ -35,6 +34,20 @@ impl UpstreamTls {
     /// The server name as text (for dumps and logs).
     pub fn server_name_str(&self) -> String {
         self.server_name.to_str().into_owned()
+    }
+}
+
+// The rustls configuration's own Debug is long (every suite and algorithm); cluster specs are
+// logged and dumped, so show what identifies the settings instead.
+impl fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamTls")
+            .field("mode", &self.mode)
+            .field("server_name", &self.server_name)
+            .field("alpn", &self.config.alpn_protocols)
+            .field("description", &self.description)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
     }
 }
 

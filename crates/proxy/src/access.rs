@@ -35,7 +35,11 @@ fn text(v: Option<&HeaderValue>) -> Option<String> {
 }
 
 /// The request's part of the entry.
-pub fn begin<B>(req: &Request<B>, peer: SocketAddr) -> Box<AccessLogEntry> {
+pub fn begin<B>(
+    req: &Request<B>,
+    peer: SocketAddr,
+    tls: Option<&crate::tls::TlsInfo>,
+) -> Box<AccessLogEntry> {
     let h = req.headers();
     Box::new(AccessLogEntry {
         start: Some(SystemTime::now()),
@@ -56,6 +60,9 @@ pub fn begin<B>(req: &Request<B>, peer: SocketAddr) -> Box<AccessLogEntry> {
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_default(),
         downstream_remote: peer.to_string(),
+        requested_server_name: tls.and_then(|t| t.sni.as_deref().map(str::to_owned)),
+        tls_version: tls.map(|t| t.version),
+        tls_cipher: tls.map(|t| t.cipher),
         ..AccessLogEntry::default()
     })
 }

@@ -71,6 +71,12 @@ pub struct Entry {
     pub route: Option<String>,
     /// Client address.
     pub downstream_remote: String,
+    /// SNI of a TLS connection (`%REQUESTED_SERVER_NAME%`).
+    pub requested_server_name: Option<String>,
+    /// `TLSv1.3` / `TLSv1.2` on a TLS connection (`%DOWNSTREAM_TLS_VERSION%`).
+    pub tls_version: Option<&'static str>,
+    /// Negotiated cipher suite (`%DOWNSTREAM_TLS_CIPHER%`).
+    pub tls_cipher: Option<&'static str>,
 }
 
 impl AccessLog {
@@ -148,13 +154,14 @@ fn rfc3339(t: Option<SystemTime>) -> String {
 /// `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
 /// %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%
 /// "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%"
-/// "%UPSTREAM_HOST%"`, then Istio's additions (cluster, remote address, route).
+/// "%UPSTREAM_HOST%"`, then Istio's additions (cluster, remote address, requested server name,
+/// route).
 fn text(e: &Entry) -> String {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let mut s = String::with_capacity(256);
     let _ = writeln!(
         s,
-        "[{}] \"{} {} {}\" {} {} - {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} {} {}",
+        "[{}] \"{} {} {}\" {} {} - {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} {} {} {}",
         rfc3339(e.start),
         e.method,
         e.path,
@@ -172,6 +179,7 @@ fn text(e: &Entry) -> String {
         dash(&e.upstream_host),
         dash(&e.upstream_cluster),
         e.downstream_remote,
+        dash(&e.requested_server_name),
         dash(&e.route),
     );
     s
@@ -227,6 +235,15 @@ fn json(e: &Entry) -> String {
     field(
         "downstream_remote_address",
         JsonValue::Str(&e.downstream_remote),
+    );
+    field("requested_server_name", opt(&e.requested_server_name));
+    field(
+        "downstream_tls_version",
+        e.tls_version.map_or(JsonValue::Null, JsonValue::Str),
+    );
+    field(
+        "downstream_tls_cipher",
+        e.tls_cipher.map_or(JsonValue::Null, JsonValue::Str),
     );
     s.push_str("}\n");
     s

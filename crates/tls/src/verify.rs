@@ -39,7 +39,7 @@ impl Constraints {
         let pinned = !self.hashes.is_empty() || !self.spkis.is_empty();
         if pinned
             && !self.hashes.iter().any(|h| normalize_hash(h) == cert.hash)
-            && !self.spkis.iter().any(|s| *s == cert.spki)
+            && !self.spkis.contains(&cert.spki)
         {
             return Err("certificate hash or SPKI not pinned");
         }

@@ -276,7 +276,11 @@ impl Cluster {
                     .await
                     .map(|(sender, lease)| Conn {
                         endpoint: endpoint.clone(),
-                        kind: ConnKind::H2(sender, lease),
+                        kind: ConnKind::H2 {
+                            sender,
+                            lease,
+                            tls: spec.tls.is_some(),
+                        },
                     })
             }
         };
@@ -327,8 +331,16 @@ pub struct Conn {
 
 #[derive(Debug)]
 enum ConnKind {
-    H1 { conn: H1Conn, idle: IdleQueue },
-    H2(H2Sender, StreamLease),
+    H1 {
+        conn: H1Conn,
+        idle: IdleQueue,
+    },
+    H2 {
+        sender: H2Sender,
+        lease: StreamLease,
+        /// Whether the connection is TLS (`:scheme` https).
+        tls: bool,
+    },
 }
 
 /// A failed send; `unsent` gives the request back when it was certainly not written (a pooled
@@ -360,7 +372,11 @@ impl Conn {
                     unsent: failure.unsent,
                 }),
             },
-            ConnKind::H2(mut sender, lease) => match sender.send_request(absolute_uri(req)).await {
+            ConnKind::H2 {
+                mut sender,
+                lease,
+                tls,
+            } => match sender.send_request(absolute_uri(req, tls)).await {
                 Ok(resp) => Ok(resp.map(|b| PooledBody::h2(b, active, lease))),
                 Err(err) => Err(SendError {
                     error: Error::from_send(err),
@@ -371,14 +387,19 @@ impl Conn {
     }
 }
 
-/// HTTP/2 needs `:scheme` and `:authority`: take them from the Host header.
-fn absolute_uri(mut req: Request<RequestBody>) -> Request<RequestBody> {
+/// HTTP/2 needs `:scheme` and `:authority`: the authority from the Host header, the scheme from
+/// the connection (`https` over originated TLS, as Envoy sets it from the upstream transport).
+fn absolute_uri(mut req: Request<RequestBody>, tls: bool) -> Request<RequestBody> {
     let authority = req
         .headers_mut()
         .remove(http::header::HOST)
         .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok());
     let mut parts = req.uri().clone().into_parts();
-    parts.scheme = Some(http::uri::Scheme::HTTP);
+    parts.scheme = Some(if tls {
+        http::uri::Scheme::HTTPS
+    } else {
+        http::uri::Scheme::HTTP
+    });
     parts.authority = authority.or_else(|| Some(http::uri::Authority::from_static("unknown")));
     if parts.path_and_query.is_none() {
         parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
@@ -494,4 +515,54 @@ fn all_resolved(spec: &ClusterSpec, resolved: &HashMap<(Arc<str>, u16), Vec<Sock
         EndpointAddress::Dns { host, port } => resolved.contains_key(&(host.clone(), *port)),
         EndpointAddress::Socket(_) => true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rampart_testkit::pki::Ca;
+
+    use super::*;
+    use crate::test_support::{spec, tls};
+
+    #[tokio::test]
+    async fn endpoints_and_their_pools_are_replaced_only_when_the_transport_changes() {
+        let ca = Ca::new("ca");
+        let plain = spec(&[1000]);
+        let c = Cluster::new(plain.clone(), 1);
+        let first = c.state().endpoints[0].clone();
+        let endpoint = |c: &Cluster| c.state().endpoints[0].clone();
+
+        c.update(plain.clone());
+        assert!(
+            Arc::ptr_eq(&first, &endpoint(&c)),
+            "same settings keep pools"
+        );
+
+        let with_tls = |fingerprint| ClusterSpec {
+            tls: Some(tls(&ca, "app.test", &[b"http/1.1"], fingerprint)),
+            ..plain.clone()
+        };
+        c.update(with_tls(1));
+        let secured = endpoint(&c);
+        assert!(!Arc::ptr_eq(&first, &secured), "plain → TLS: new pools");
+
+        c.update(with_tls(1));
+        assert!(
+            Arc::ptr_eq(&secured, &endpoint(&c)),
+            "recompiled, equal TLS settings keep pools"
+        );
+
+        c.update(with_tls(2));
+        let rekeyed = endpoint(&c);
+        assert!(
+            !Arc::ptr_eq(&secured, &rekeyed),
+            "new certificates: new pools"
+        );
+
+        c.update(plain);
+        assert!(
+            !Arc::ptr_eq(&rekeyed, &endpoint(&c)),
+            "TLS → plain: new pools"
+        );
+    }
 }

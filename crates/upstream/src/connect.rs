@@ -92,6 +92,10 @@ mod tests {
         ClusterKey, ClusterSpec, LbPolicy, PoolSettings, TcpKeepalive, UpstreamProtocol,
     };
 
+    use rampart_testkit::pki::Ca;
+    use rampart_testkit::tls_backend::TlsBackend;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
     fn spec(keepalive: Option<TcpKeepalive>) -> ClusterSpec {
@@ -137,6 +141,136 @@ mod tests {
         );
         assert_eq!(sock.tcp_keepalive_retries().unwrap(), 3);
         assert!(stream.nodelay().unwrap());
+    }
+
+    /// `spec(None)` originating TLS to `name`, trusting `ca`.
+    fn tls_spec(ca: &Ca, name: &str, timeout: Duration) -> ClusterSpec {
+        let mut spec = spec(None);
+        spec.tls = Some(crate::test_support::tls(ca, name, &[b"http/1.1"], 1));
+        spec.connect_timeout = timeout;
+        spec
+    }
+
+    /// Reads until `buf` holds `needle` (or the stream ends).
+    async fn read_until(stream: &mut Stream, needle: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !buf.windows(needle.len()).any(|w| w == needle) {
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before {needle:?}: {buf:?}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        buf
+    }
+
+    #[tokio::test]
+    async fn tls_follows_the_connect_with_sni_and_alpn() {
+        let ca = Ca::new("upstream-ca");
+        let config = ca
+            .server(&["app.test"])
+            .server_config(&[b"h2", b"http/1.1"]);
+        let backend = TlsBackend::start("over-tls", config).await;
+        let spec = tls_spec(&ca, "app.test", Duration::from_secs(5));
+        let mut stream = dial(backend.addr, &spec).await.unwrap();
+        assert!(stream.is_tls());
+        stream
+            .write_all(b"GET /x HTTP/1.1\r\nhost: app.test\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_until(&mut stream, b"over-tls").await;
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        let session = &backend.sessions()[0];
+        assert_eq!(session.sni.as_deref(), Some("app.test"));
+        assert_eq!(session.alpn.as_deref(), Some(&b"http/1.1"[..]));
+        assert!(session.client_certs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn plain_clusters_stay_plain() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = dial(listener.local_addr().unwrap(), &spec(None))
+            .await
+            .unwrap();
+        assert!(!stream.is_tls());
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_is_a_connect_failure_with_the_tls_reason() {
+        let ca = Ca::new("upstream-ca");
+        let stranger = Ca::new("stranger").server(&["app.test"]);
+        let backend = TlsBackend::start("b", stranger.server_config(&[])).await;
+        let spec = tls_spec(&ca, "app.test", Duration::from_secs(5));
+        let err = dial(backend.addr, &spec).await.unwrap_err();
+        assert!(matches!(err, Error::ConnectFailure(_)), "{err:?}");
+        assert!(err.before_request_sent());
+        assert_eq!(
+            err.to_string(),
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure, \
+             transport failure reason: TLS_error:|invalid peer certificate: UnknownIssuer:TLS_error_end"
+        );
+        backend.handshakes_done(1).await;
+        assert!(backend.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_name_the_certificate_lacks_fails_the_handshake() {
+        let ca = Ca::new("upstream-ca");
+        let backend = TlsBackend::start("b", ca.server(&["other.test"]).server_config(&[])).await;
+        let spec = tls_spec(&ca, "app.test", Duration::from_secs(5));
+        let err = dial(backend.addr, &spec).await.unwrap_err().to_string();
+        assert!(
+            err.contains("certificate not valid for name \"app.test\""),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_fails_the_handshake_at_the_connect_timeout() {
+        // Accepted by the kernel (backlog), never answered: the TLS handshake hangs.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ca = Ca::new("upstream-ca");
+        let spec = tls_spec(&ca, "app.test", Duration::from_millis(100));
+        let err = dial(listener.local_addr().unwrap(), &spec)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("TLS_error:|handshake timed out:TLS_error_end"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_tls_connection_is_quiet_until_the_server_closes_it() {
+        let ca = Ca::new("upstream-ca");
+        let acceptor = tokio_rustls::TlsAcceptor::from(ca.server(&["app.test"]).server_config(&[]));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (close, closed) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let _ = closed.await;
+            tls.shutdown().await.unwrap();
+        });
+        let spec = tls_spec(&ca, "app.test", Duration::from_secs(5));
+        let mut stream = dial(addr, &spec).await.unwrap();
+        let mut buf = bytes::BytesMut::with_capacity(1024);
+        assert!(stream.is_quiet(&mut buf));
+        close.send(()).unwrap();
+        server.await.unwrap();
+        // Session tickets may arrive first (they are consumed, the stream stays quiet); the
+        // close_notify ends it.
+        loop {
+            let Stream::Tls(tls) = &stream else {
+                panic!("TLS")
+            };
+            tls.get_ref().0.readable().await.unwrap();
+            if !stream.is_quiet(&mut buf) {
+                break;
+            }
+        }
+        assert!(buf.is_empty());
     }
 
     #[tokio::test]

@@ -256,7 +256,11 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<(u16, Vec<u8>
 }
 
 /// Reads until `buf` contains `expected`, the peer closes, or the size limit.
-async fn read_until_contains<S: AsyncRead + Unpin>(stream: &mut S, mut buf: Vec<u8>, expected: &Bytes) -> bool {
+async fn read_until_contains<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    mut buf: Vec<u8>,
+    expected: &Bytes,
+) -> bool {
     loop {
         if contains(&buf, expected) {
             return true;

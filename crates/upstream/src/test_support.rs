@@ -1,6 +1,10 @@
 //! Shared fixtures for unit tests.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use rampart_model::upstream_tls::{OriginationMode, UpstreamTls};
+use rampart_testkit::pki::{self, Ca};
 
 use rampart_model::{
     ClusterKey, ClusterSpec, EndpointAddress, EndpointSpec, LbPolicy, OutlierSpec, PoolSettings,
@@ -50,4 +54,15 @@ pub fn outlier(consecutive_5xx: u32, max_ejection_percent: u32) -> OutlierSpec {
         min_health_percent: 0,
         error_codes: Box::new([]),
     }
+}
+
+/// SIMPLE TLS settings trusting `ca`, verifying (and sending) `name`, offering `alpn`.
+pub fn tls(ca: &Ca, name: &str, alpn: &[&[u8]], fingerprint: u64) -> Arc<UpstreamTls> {
+    Arc::new(UpstreamTls {
+        config: ca.client_config(alpn),
+        server_name: pki::server_name(name),
+        mode: OriginationMode::Simple,
+        description: "test".into(),
+        fingerprint,
+    })
 }

@@ -41,6 +41,7 @@ kind: ServiceEntry
 metadata: {name: echo}
 spec:
   hosts: [echo.default.svc.cluster.local]
+  addresses: [240.0.0.10]
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{number: 9000, name: tcp, protocol: TCP}]
@@ -141,6 +142,18 @@ fn weighted_subsets_with_their_idle_timeouts() {
         [None, Some(Duration::from_millis(300))]
     );
     assert!(routes.find(&conn(None)).is_some());
+    let dumped = c.snapshot.dump["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|l| l.get("tcpRoutes"))
+        .expect("tcp routes in the dump");
+    assert_eq!(dumped[0]["name"], "default/echo.tcp.0");
+    assert_eq!(dumped[0]["forward"][1]["idleTimeoutMs"], 300);
+    assert_eq!(
+        dumped[0]["forward"][0]["idleTimeoutMs"],
+        serde_json::Value::Null
+    );
 }
 
 #[test]
@@ -189,7 +202,7 @@ fn unbound_or_unrelated_virtual_services_add_nothing() {
         "{BASE}{}{}{}",
         vs(
             "mesh-only",
-            r#"  hosts: ["*"]
+            r#"  hosts: [echo]
   tcp:
   - route: [{destination: {host: echo, subset: v1}}]
 "#

@@ -12,6 +12,8 @@ use rcgen::{
     RevokedCertParams, SanType, SerialNumber,
 };
 
+use rustls::pki_types::{CertificateDer, UnixTime};
+
 use super::*;
 use crate::{compile, Compiled, ProxyIdentity};
 
@@ -114,14 +116,27 @@ fn simple_trusts_the_ca_file_and_sends_the_service_host() {
         "  trafficPolicy:\n    tls: {{mode: SIMPLE, caCertificates: {}}}\n",
         dir.join("ca.crt").display()
     );
-    let c = compile_with(&config("HTTP", &["{host: api.example.com, port: {number: 80}}"], &dr), None);
+    let c = compile_with(
+        &config(
+            "HTTP",
+            &["{host: api.example.com, port: {number: 80}}"],
+            &dr,
+        ),
+        None,
+    );
     assert!(!c.has_errors(), "{:?}", c.diagnostics);
-    let tls = cluster(&c, "outbound|80||api.example.com").tls.clone().expect("tls");
+    let tls = cluster(&c, "outbound|80||api.example.com")
+        .tls
+        .clone()
+        .expect("tls");
     assert_eq!(tls.mode, OriginationMode::Simple);
     assert_eq!(tls.server_name_str(), "api.example.com");
     assert_eq!(tls.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     assert!(tls.description.contains("ca.crt"), "{}", tls.description);
-    assert!(c.snapshot.files.contains(&dir.join("ca.crt")), "a CA change reloads");
+    assert!(
+        c.snapshot.files.contains(&dir.join("ca.crt")),
+        "a CA change reloads"
+    );
     let dumped = &c.snapshot.dump["clusters"][0]["tls"];
     assert_eq!(dumped["mode"], "SIMPLE");
     assert_eq!(dumped["sni"], "api.example.com");
@@ -130,11 +145,25 @@ fn simple_trusts_the_ca_file_and_sends_the_service_host() {
 #[test]
 fn http2_clusters_offer_h2_and_default_roots_are_webpki() {
     let dr = "  trafficPolicy:\n    tls: {mode: SIMPLE}\n";
-    let c = compile_with(&config("HTTP2", &["{host: api.example.com, port: {number: 80}}"], dr), None);
+    let c = compile_with(
+        &config(
+            "HTTP2",
+            &["{host: api.example.com, port: {number: 80}}"],
+            dr,
+        ),
+        None,
+    );
     assert!(!c.has_errors(), "{:?}", c.diagnostics);
-    let tls = cluster(&c, "outbound|80||api.example.com").tls.clone().expect("tls");
+    let tls = cluster(&c, "outbound|80||api.example.com")
+        .tls
+        .clone()
+        .expect("tls");
     assert_eq!(tls.config.alpn_protocols, vec![b"h2".to_vec()]);
-    assert!(tls.description.contains("webpki-roots"), "{}", tls.description);
+    assert!(
+        tls.description.contains("webpki-roots"),
+        "{}",
+        tls.description
+    );
 }
 
 #[test]
@@ -177,7 +206,10 @@ fn precedence_is_subset_port_then_subset_then_port_then_top() {
         ("outbound|80|v1|api.example.com", Some("subset.example")),
         ("outbound|8443|v1|api.example.com", Some("subset.example")),
         ("outbound|80|v2|api.example.com", Some("top.example")),
-        ("outbound|8443|v2|api.example.com", Some("subset-port.example")),
+        (
+            "outbound|8443|v2|api.example.com",
+            Some("subset-port.example"),
+        ),
         ("outbound|80|plain|api.example.com", None),
     ];
     for (name, want) in expect {
@@ -201,7 +233,10 @@ fn mutual_reads_the_client_certificate_and_names_a_mismatched_key() {
     let dest = ["{host: api.example.com, port: {number: 80}}"];
     let good = compile_with(&config("HTTP", &dest, &dr(&key)), None);
     assert!(!good.has_errors(), "{:?}", good.diagnostics);
-    let tls = cluster(&good, "outbound|80||api.example.com").tls.clone().expect("tls");
+    let tls = cluster(&good, "outbound|80||api.example.com")
+        .tls
+        .clone()
+        .expect("tls");
     assert_eq!(tls.mode, OriginationMode::Mutual);
     assert!(tls.config.client_auth_cert_resolver.has_certs());
     assert!(good.snapshot.files.contains(&key));
@@ -209,8 +244,14 @@ fn mutual_reads_the_client_certificate_and_names_a_mismatched_key() {
     let bad = compile_with(&config("HTTP", &dest, &dr(&other_key)), None);
     let errs = errors(&bad);
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].contains("spec.trafficPolicy.tls.privateKey"), "{errs:?}");
-    assert!(errs[0].contains("is not the key of clientCertificate"), "{errs:?}");
+    assert!(
+        errs[0].contains("spec.trafficPolicy.tls.privateKey"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[0].contains("is not the key of clientCertificate"),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -228,33 +269,54 @@ fn unreadable_files_are_errors_at_their_field_once() {
     let c = compile_with(&yaml, None);
     let errs = errors(&c);
     assert_eq!(errs.len(), 2, "{errs:?}");
-    assert!(errs[0].contains("spec.trafficPolicy.portLevelSettings[0].tls.caCertificates"), "{errs:?}");
-    assert!(errs[1].contains("spec.trafficPolicy.portLevelSettings[0].tls.caCrl"), "{errs:?}");
+    assert!(
+        errs[0].contains("spec.trafficPolicy.portLevelSettings[0].tls.caCertificates"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].contains("spec.trafficPolicy.portLevelSettings[0].tls.caCrl"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn credential_name_gives_ca_and_client_certificate() {
     let dir = temp_dir();
     let ca = Ca::new("cred-ca");
-    ca.client("gateway", &[]).write_credential(&dir, "upstream-client", Some(&ca));
+    ca.client("gateway", &[])
+        .write_credential(&dir, "upstream-client", Some(&ca));
     let dr = "  trafficPolicy:\n    tls: {mode: MUTUAL, credentialName: upstream-client}\n";
     let dest = ["{host: api.example.com, port: {number: 80}}"];
     let c = compile_with(&config("HTTP", &dest, dr), Some(dir.clone()));
     assert!(!c.has_errors(), "{:?}", c.diagnostics);
-    let tls = cluster(&c, "outbound|80||api.example.com").tls.clone().expect("tls");
-    assert!(tls.description.contains("credential upstream-client"), "{}", tls.description);
+    let tls = cluster(&c, "outbound|80||api.example.com")
+        .tls
+        .clone()
+        .expect("tls");
+    assert!(
+        tls.description.contains("credential upstream-client"),
+        "{}",
+        tls.description
+    );
     assert!(tls.config.client_auth_cert_resolver.has_certs());
 
     let missing = dr.replace("upstream-client", "nope");
     let c = compile_with(&config("HTTP", &dest, &missing), Some(dir));
     let errs = errors(&c);
-    assert!(errs.iter().any(|e| e.contains("spec.trafficPolicy.tls.credentialName")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("spec.trafficPolicy.tls.credentialName")),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn istio_mutual_is_rejected_at_the_mode_field() {
     let dr = "  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n";
-    let c = compile_with(&config("HTTP", &["{host: api.example.com, port: {number: 80}}"], dr), None);
+    let c = compile_with(
+        &config("HTTP", &["{host: api.example.com, port: {number: 80}}"], dr),
+        None,
+    );
     let errs = errors(&c);
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].contains("spec.trafficPolicy.tls.mode: ISTIO_MUTUAL (needs the mesh CA) is not supported by Rampart yet"), "{errs:?}");
@@ -263,29 +325,53 @@ fn istio_mutual_is_rejected_at_the_mode_field() {
 #[test]
 fn service_entry_sans_apply_when_the_rule_has_none() {
     let dr = "  trafficPolicy:\n    tls: {mode: SIMPLE}\n";
-    let yaml = config("HTTP", &["{host: api.example.com, port: {number: 80}}"], dr)
-        .replace("  resolution: STATIC\n", "  resolution: STATIC\n  subjectAltNames: [spiffe://td/ns/a/sa/api]\n");
+    let yaml = config("HTTP", &["{host: api.example.com, port: {number: 80}}"], dr).replace(
+        "  resolution: STATIC\n",
+        "  resolution: STATIC\n  subjectAltNames: [spiffe://td/ns/a/sa/api]\n",
+    );
     let c = compile_with(&yaml, None);
     assert!(!c.has_errors(), "{:?}", c.diagnostics);
-    let tls = cluster(&c, "outbound|80||api.example.com").tls.clone().expect("tls");
-    assert!(tls.description.contains("subjectAltNames [spiffe://td/ns/a/sa/api]"), "{}", tls.description);
+    let tls = cluster(&c, "outbound|80||api.example.com")
+        .tls
+        .clone()
+        .expect("tls");
+    assert!(
+        tls.description
+            .contains("subjectAltNames [spiffe://td/ns/a/sa/api]"),
+        "{}",
+        tls.description
+    );
 
     let own = "  trafficPolicy:\n    tls: {mode: SIMPLE, subjectAltNames: [api.internal]}\n";
     let c = compile_with(&yaml.replace(dr, own), None);
-    let tls = cluster(&c, "outbound|80||api.example.com").tls.clone().expect("tls");
-    assert!(tls.description.contains("subjectAltNames [api.internal]"), "{}", tls.description);
+    let tls = cluster(&c, "outbound|80||api.example.com")
+        .tls
+        .clone()
+        .expect("tls");
+    assert!(
+        tls.description.contains("subjectAltNames [api.internal]"),
+        "{}",
+        tls.description
+    );
 }
 
 #[test]
 fn a_host_that_is_no_server_name_needs_sni() {
     let dr = "  trafficPolicy:\n    tls: {mode: SIMPLE}\n";
-    let yaml = config("HTTP", &["{host: \"*.example.com\", port: {number: 80}}"], dr)
-        .replace("hosts: [api.example.com]", "hosts: [\"*.example.com\"]")
-        .replace("host: api.example.com\n", "host: \"*.example.com\"\n");
+    let yaml = config(
+        "HTTP",
+        &["{host: \"*.example.com\", port: {number: 80}}"],
+        dr,
+    )
+    .replace("hosts: [api.example.com]", "hosts: [\"*.example.com\"]")
+    .replace("host: api.example.com\n", "host: \"*.example.com\"\n");
     let c = compile_with(&yaml, None);
     let errs = errors(&c);
     assert!(errs.iter().any(|e| e.contains("spec.trafficPolicy.tls: host *.example.com cannot be sent as SNI")), "{errs:?}");
-    let fixed = compile_with(&yaml.replace("{mode: SIMPLE}", "{mode: SIMPLE, sni: api.example.com}"), None);
+    let fixed = compile_with(
+        &yaml.replace("{mode: SIMPLE}", "{mode: SIMPLE, sni: api.example.com}"),
+        None,
+    );
     assert!(!fixed.has_errors(), "{:?}", fixed.diagnostics);
 }
 
@@ -301,10 +387,18 @@ fn settings_and_certificates_decide_the_fingerprint() {
     let dest = ["{host: api.example.com, port: {number: 80}}"];
     let fp = |yaml: &str| {
         let c = compile_with(yaml, None);
-        cluster(&c, "outbound|80||api.example.com").tls.as_ref().expect("tls").fingerprint
+        cluster(&c, "outbound|80||api.example.com")
+            .tls
+            .as_ref()
+            .expect("tls")
+            .fingerprint
     };
     let first = fp(&config("HTTP", &dest, &dr));
-    assert_eq!(first, fp(&config("HTTP", &dest, &dr)), "same files, same settings");
+    assert_eq!(
+        first,
+        fp(&config("HTTP", &dest, &dr)),
+        "same files, same settings"
+    );
     std::fs::write(dir.join("ca.crt"), &Ca::new("other").pem).unwrap();
     assert_ne!(first, fp(&config("HTTP", &dest, &dr)), "a new CA");
 }
@@ -318,9 +412,9 @@ struct TestCa {
 }
 
 impl TestCa {
-    fn new() -> Self {
+    fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "test-ca");
+        params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let key = KeyPair::generate().unwrap();
@@ -386,19 +480,22 @@ fn check(
 
 #[test]
 fn without_sans_the_server_name_is_checked() {
-    let ca = TestCa::new();
+    let ca = TestCa::new("ca");
     let v = verifier(&ca.material(vec![]), &[], false, &Arc::new(provider())).unwrap();
     let cert = ca.server(vec![dns("api.example.com")], 1);
     assert_eq!(check(&v, &cert, "api.example.com"), Ok(()));
     assert!(check(&v, &cert, "other.example.com").is_err());
-    let stranger = TestCa::new().server(vec![dns("api.example.com")], 2);
+    let stranger = TestCa::new("stranger").server(vec![dns("api.example.com")], 2);
     assert!(check(&v, &stranger, "api.example.com").is_err());
 }
 
 #[test]
 fn sans_replace_the_name_check_but_never_the_chain() {
-    let ca = TestCa::new();
-    let sans = ["spiffe://td/ns/a/sa/api".to_string(), "api.internal".to_string()];
+    let ca = TestCa::new("ca");
+    let sans = [
+        "spiffe://td/ns/a/sa/api".to_string(),
+        "api.internal".to_string(),
+    ];
     let v = verifier(&ca.material(vec![]), &sans, false, &Arc::new(provider())).unwrap();
     let uri = SanType::URI("spiffe://td/ns/a/sa/api".try_into().unwrap());
     let by_uri = ca.server(vec![dns("whatever.example"), uri.clone()], 1);
@@ -409,24 +506,42 @@ fn sans_replace_the_name_check_but_never_the_chain() {
     let err = check(&v, &neither, "api.example.com").unwrap_err();
     assert!(err.contains("match none of subjectAltNames"), "{err}");
     // A certificate from another CA fails even though its SAN is listed.
-    let stranger = TestCa::new().server(vec![uri], 4);
+    let stranger = TestCa::new("stranger").server(vec![uri], 4);
     let err = check(&v, &stranger, "api.example.com").unwrap_err();
     assert!(err.contains("UnknownIssuer"), "{err}");
 }
 
 #[test]
 fn insecure_skip_verify_accepts_any_certificate() {
-    let ca = TestCa::new();
+    let ca = TestCa::new("ca");
     let v = verifier(&ca.material(vec![]), &[], true, &Arc::new(provider())).unwrap();
-    let stranger = TestCa::new().server(vec![dns("x.example")], 1);
+    let stranger = TestCa::new("stranger").server(vec![dns("x.example")], 1);
     assert_eq!(check(&v, &stranger, "api.example.com"), Ok(()));
 }
 
 #[test]
 fn a_revoked_certificate_fails_with_ca_crl() {
-    let ca = TestCa::new();
-    let v = verifier(&ca.material(vec![ca.crl(7)]), &[], false, &Arc::new(provider())).unwrap();
-    assert_eq!(check(&v, &ca.server(vec![dns("api.example.com")], 8), "api.example.com"), Ok(()));
-    let err = check(&v, &ca.server(vec![dns("api.example.com")], 7), "api.example.com").unwrap_err();
+    let ca = TestCa::new("ca");
+    let v = verifier(
+        &ca.material(vec![ca.crl(7)]),
+        &[],
+        false,
+        &Arc::new(provider()),
+    )
+    .unwrap();
+    assert_eq!(
+        check(
+            &v,
+            &ca.server(vec![dns("api.example.com")], 8),
+            "api.example.com"
+        ),
+        Ok(())
+    );
+    let err = check(
+        &v,
+        &ca.server(vec![dns("api.example.com")], 7),
+        "api.example.com",
+    )
+    .unwrap_err();
     assert!(err.contains("Revoked"), "{err}");
 }

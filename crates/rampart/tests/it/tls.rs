@@ -600,3 +600,113 @@ async fn eventually_served(gw: &TestGateway, ca: &Ca, leaf: &Leaf) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn sl03_silent_and_garbage_clients_are_closed_without_reaching_anything() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = pki();
+    let backend = teapot().await;
+    let credentials = pki.dir.clone();
+    let yaml = format!(
+        "{}{}",
+        simple_server("{mode: SIMPLE, credentialName: httpbin-credential}"),
+        services(backend.port())
+    );
+    let gw = TestGateway::start_with(&yaml, move |o| {
+        o.identity.credentials = credentials;
+        // The handshake deadline follows the request-head timeout (10 s by default).
+        o.request_headers_timeout = Some(std::time::Duration::from_secs(1));
+    })
+    .await;
+    // Silent: closed by the handshake deadline, not left open.
+    let mut silent = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(30), silent.read(&mut buf))
+        .await
+        .expect("closed by the gateway")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // 64 KiB of garbage instead of a ClientHello: closed at once, with nothing sent back.
+    let mut garbage = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let junk = vec![0x16u8; 64 * 1024];
+    let _ = garbage.write_all(&junk).await;
+    let n = tokio::time::timeout(std::time::Duration::from_secs(30), garbage.read(&mut buf))
+        .await
+        .expect("closed by the gateway")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert_eq!(backend.count(), 0);
+    // The gateway still serves.
+    let conn = connect(&gw, "httpbin.example.com", pki.ca.client_config(&[])).await;
+    assert!(conn.is_ok());
+}
+
+#[tokio::test]
+async fn ft12_garbage_or_deleted_certificates_keep_the_last_good_one_serving() {
+    let pki = pki();
+    let backend = teapot().await;
+    let gw = start(
+        &simple_server("{mode: SIMPLE, credentialName: httpbin-credential}"),
+        &backend,
+        &pki.dir,
+    )
+    .await;
+    let cred = pki.dir.join("httpbin-credential");
+    std::fs::write(cred.join("tls.crt"), "-----BEGIN CERTIFICATE-----\ngarbage\n").unwrap();
+    let garbage = gw.gw.reload().await.expect_err("garbage certificate");
+    assert!(garbage.iter().any(|m| m.contains("tls.crt")), "{garbage:?}");
+    std::fs::remove_dir_all(&cred).unwrap();
+    let deleted = gw.gw.reload().await.expect_err("deleted credential");
+    assert!(
+        deleted.iter().any(|m| m.contains("httpbin-credential") && m.contains("not found")),
+        "{deleted:?}"
+    );
+    let conn = connect(&gw, "httpbin.example.com", pki.ca.client_config(&[])).await.unwrap();
+    assert_eq!(conn.server_cert, pki.httpbin.der);
+    let metrics = gw.admin("/stats/prometheus").await.body;
+    let failures = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("rampart_config_reload_failures_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(failures >= 2, "{failures}");
+    // AD-04: no key material in the config dump.
+    let dump = gw.admin("/config_dump").await.body;
+    assert!(!dump.contains("PRIVATE KEY"));
+}
+
+#[tokio::test]
+async fn access_log_records_the_sni_and_tls_version() {
+    let pki = pki();
+    let backend = teapot().await;
+    let credentials = pki.dir.clone();
+    let file = temp_dir().join("access.log");
+    let log = file.clone();
+    let yaml = format!(
+        "{}{}",
+        simple_server("{mode: SIMPLE, credentialName: httpbin-credential}"),
+        services(backend.port())
+    );
+    let gw = TestGateway::start_with(&yaml, move |o| {
+        o.identity.credentials = credentials;
+        o.access_log = Some((Some(log), rampart_telemetry::AccessLogFormat::Json));
+    })
+    .await;
+    let resp = tls_client::get(gw.addr, "httpbin.example.com", pki.ca.client_config(&[]), "/status/418")
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 418);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if let Some(line) = text.lines().next() {
+            break line.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no access log line");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["requested_server_name"], "httpbin.example.com");
+    assert_eq!(entry["downstream_tls_version"], "TLSv1.3");
+    assert_eq!(entry["downstream_tls_cipher"], "TLS13_AES_256_GCM_SHA384");
+}

@@ -29,10 +29,7 @@ pub(super) enum Link {
         life: Lifetime,
     },
     /// Writing the request failed: the answer can still be read, the connection not reused.
-    ReadOnly {
-        read: ReadHalf,
-        read_buf: BytesMut,
-    },
+    ReadOnly { read: ReadHalf, read_buf: BytesMut },
 }
 
 impl Link {

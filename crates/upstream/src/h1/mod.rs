@@ -22,6 +22,7 @@ use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
+
 use crate::body::RequestBody;
 use crate::error::Error;
 use crate::load::ConnSlot;

@@ -242,3 +242,31 @@ async fn removing_the_health_check_readmits_failed_endpoints() {
     c.forget_health_checks();
     assert!(failed(&c).is_empty());
 }
+
+#[tokio::test]
+async fn probes_of_a_tls_cluster_go_over_tls_with_alpn_http1() {
+    let ca = rampart_testkit::pki::Ca::new("ca");
+    let config = ca
+        .server(&["app.test"])
+        .server_config(&[b"h2", b"http/1.1"]);
+    let secure = rampart_testkit::tls_backend::TlsBackend::start("secure", config).await;
+    let stranger = rampart_testkit::pki::Ca::new("stranger").server(&["app.test"]);
+    let untrusted =
+        rampart_testkit::tls_backend::TlsBackend::start("untrusted", stranger.server_config(&[]))
+            .await;
+    let hc = HealthCheckSpec {
+        unhealthy_threshold: 1,
+        ..http_check("/healthz", Some("secure"))
+    };
+    let mut s = spec(&[secure.port(), untrusted.port()]);
+    s.protocol = rampart_model::UpstreamProtocol::Http2;
+    s.health_check = Some(hc.clone());
+    s.tls = Some(crate::test_support::tls(&ca, "app.test", &[b"h2"], 1));
+    let c = Cluster::new(s, 1);
+    assert!(round(&c, &hc).await);
+    assert_eq!(failed(&c), vec![untrusted.port()]);
+    let session = &secure.sessions()[0];
+    assert_eq!(session.alpn.as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(secure.requests()[0].uri, "/healthz");
+    assert!(untrusted.requests().is_empty());
+}
