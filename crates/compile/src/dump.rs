@@ -3,9 +3,9 @@
 use rampart_config::ConfigSet;
 use rampart_model::authn::{JwksSource, JwtRule};
 use rampart_model::authz::Authorization;
-use rampart_model::route::Action;
+use rampart_model::route::{Action, RouteTable};
 use rampart_model::tcp::TcpRoutes;
-use rampart_model::{ChainApp, ClusterSpec, Listener, Transport};
+use rampart_model::{ChainApp, ClusterSpec, Listener, ServerName, TlsChain, Transport};
 use serde_json::{json, Value};
 
 /// The security policies this proxy enforces: JWT rules (issuer and key source, never the keys)
@@ -70,6 +70,76 @@ fn layer4(transport: &Transport, clusters: &[ClusterSpec]) -> Option<Value> {
     }
 }
 
+/// A TLS chain: the names it serves, how it treats TLS (never key material), and its HTTP
+/// routes when it serves HTTP.
+fn tls_chain(chain: &TlsChain, clusters: &[ClusterSpec]) -> Value {
+    let names: Vec<String> = chain
+        .server_names
+        .iter()
+        .map(|n| match n {
+            ServerName::Exact(h) => h.to_string(),
+            ServerName::Suffix(s) => format!("*{s}"),
+            ServerName::Any => "*".to_string(),
+        })
+        .collect();
+    let mut out = json!({
+        "name": &*chain.name,
+        "serverNames": names,
+        "tls": match &chain.tls {
+            None => json!({"mode": "PASSTHROUGH"}),
+            Some(t) => json!({
+                "mode": "TERMINATE",
+                "clientCertificates": format!("{:?}", t.client_auth),
+                "certificate": &*t.source,
+                "alpn": t.config.alpn_protocols.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>(),
+            }),
+        },
+    });
+    if let ChainApp::Http(routes) = &chain.app {
+        out["virtualHosts"] = virtual_hosts(routes, clusters);
+    }
+    out
+}
+
+/// The virtual hosts of a route table with their routes.
+fn virtual_hosts(table: &RouteTable, clusters: &[ClusterSpec]) -> Value {
+    table
+        .vhosts
+        .iter()
+        .map(|vh| {
+            let routes: Vec<Value> = vh
+                .routes
+                .iter()
+                .map(|r| {
+                    let action = match &r.action {
+                        Action::Forward(f) => {
+                            json!({"forward": f.destinations.iter().map(|d| json!({
+                            "destination": &*d.name,
+                            "cluster": d.cluster.map(|c| clusters[c.0 as usize].key.to_string()),
+                            "weight": d.weight,
+                        })).collect::<Vec<_>>()})
+                        }
+                        Action::Redirect(rd) => json!({"redirect": {"status": rd.status.as_u16()}}),
+                        Action::Direct(d) => {
+                            json!({"directResponse": {"status": d.status.as_u16()}})
+                        }
+                    };
+                    json!({
+                        "name": &*r.name,
+                        "virtualService": &*r.origin.virtual_service,
+                        "rule": r.origin.rule,
+                        "source": &*r.origin.location,
+                        "matches": r.matches.len(),
+                        "timeout": r.timeout.map(|t| format!("{}ms", t.as_millis())),
+                        "action": action,
+                    })
+                })
+                .collect();
+            json!({"domain": &*vh.domain, "httpsRedirect": vh.https_redirect, "routes": routes})
+        })
+        .collect()
+}
+
 /// Renders resources, listeners (with virtual hosts and routes) and clusters.
 pub fn render(set: &ConfigSet, listeners: &[Listener], clusters: &[ClusterSpec]) -> Value {
     let mut resources = Vec::new();
@@ -97,40 +167,18 @@ pub fn render(set: &ConfigSet, listeners: &[Listener], clusters: &[ClusterSpec])
     let listeners: Vec<Value> = listeners
         .iter()
         .map(|l| {
-            let vhosts: Vec<Value> = l
-                .routes
-                .vhosts
-                .iter()
-                .map(|vh| {
-                    let routes: Vec<Value> = vh
-                        .routes
-                        .iter()
-                        .map(|r| {
-                            let action = match &r.action {
-                                Action::Forward(f) => json!({"forward": f.destinations.iter().map(|d| json!({
-                                    "destination": &*d.name,
-                                    "cluster": d.cluster.map(|c| clusters[c.0 as usize].key.to_string()),
-                                    "weight": d.weight,
-                                })).collect::<Vec<_>>()}),
-                                Action::Redirect(rd) => json!({"redirect": {"status": rd.status.as_u16()}}),
-                                Action::Direct(d) => json!({"directResponse": {"status": d.status.as_u16()}}),
-                            };
-                            json!({
-                                "name": &*r.name,
-                                "virtualService": &*r.origin.virtual_service,
-                                "rule": r.origin.rule,
-                                "source": &*r.origin.location,
-                                "matches": r.matches.len(),
-                                "timeout": r.timeout.map(|t| format!("{}ms", t.as_millis())),
-                                "action": action,
-                            })
-                        })
-                        .collect();
-                    json!({"domain": &*vh.domain, "httpsRedirect": vh.https_redirect, "routes": routes})
-                })
-                .collect();
-            let mut listener =
-                json!({"name": l.name, "address": l.address.to_string(), "virtualHosts": vhosts});
+            let mut listener = json!({
+                "name": l.name,
+                "address": l.address.to_string(),
+                "virtualHosts": virtual_hosts(&l.routes, clusters),
+            });
+            if let Transport::Tls(chains) = &l.transport {
+                listener["tlsChains"] = chains
+                    .chains
+                    .iter()
+                    .map(|c| tls_chain(c, clusters))
+                    .collect();
+            }
             if let Some(tcp) = layer4(&l.transport, clusters) {
                 listener["tcpRoutes"] = tcp;
             }

@@ -49,7 +49,10 @@ pub fn explain(snapshot: &Snapshot, probe: &Probe<'_>) -> String {
     let (routes, scheme) = match &listener.transport {
         Transport::Http => (&listener.routes, "http"),
         Transport::Tcp(_) => {
-            let _ = writeln!(out, "result: a TCP listener: explain covers HTTP routes only");
+            let _ = writeln!(
+                out,
+                "result: a TCP listener: explain covers HTTP routes only"
+            );
             return out;
         }
         Transport::Tls(chains) => {

@@ -220,10 +220,11 @@ async fn accept_loop(
                 };
                 let token = worker_drain.child_token();
                 let cx = ConnCx::new(shared.clone(), peer, local_ip, port, "http", token);
-                if limits.any() {
+                let transport = transport_of(&shared, port);
+                // Plain TCP has its routes' idle timeout; TLS is swept until its handshake ends.
+                if limits.any() && !matches!(transport, Some(ConnTransport::Tcp(_))) {
                     sweep.track(&cx.clock);
                 }
-                let transport = transport_of(&shared, port);
                 connections.spawn(async move {
                     match transport {
                         Some(ConnTransport::Tcp(routes)) => {

@@ -86,7 +86,9 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
     let active = cx.shared.active();
     let mut flags = ResponseFlags::NONE;
     let log = cx.shared.options.access_log.clone();
-    let entry = log.as_ref().map(|_| access::begin(&req, cx.peer, cx.tls.as_deref()));
+    let entry = log
+        .as_ref()
+        .map(|_| access::begin(&req, cx.peer, cx.tls.as_deref()));
     let (mut resp, stat) = dispatch(req, cx, &active, &mut flags).await;
     if cx.shared.draining() && resp.version() != Version::HTTP_2 {
         // Ask HTTP/1.1 clients to reconnect elsewhere while we drain.

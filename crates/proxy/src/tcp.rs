@@ -21,7 +21,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::active::Active;
 use crate::request::ConnCx;
-use crate::timeouts::Clocked;
 
 use relay::relay;
 
@@ -36,10 +35,8 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Layer 4 has its own idle timeout: no HTTP head timeout, and bytes moving either way keep
-    // the connection's clock (swept by the listener) from finding it idle.
-    cx.clock.exempt();
-    let client = Clocked::new(client, cx.clock.clone());
+    // Layer 4 has its own idle timeout (the route's), not HTTP's.
+    cx.clock.detach();
     let active = cx.shared.active();
     let conn = TcpConn {
         port: cx.port,

@@ -47,6 +47,8 @@ pub struct ConnClock {
     last_active: AtomicU64,
     /// HTTP/2: no head timeout, a longer idle timeout.
     exempt: AtomicBool,
+    /// Layer-4 proxying: out of the sweep for good (its own idle timeout applies).
+    detached: AtomicBool,
     /// Set by the sweep before it cancels the token.
     expired: AtomicBool,
     /// The current head's first bytes have been read (and scanned).
@@ -68,6 +70,7 @@ impl ConnClock {
             started: AtomicU64::new(now),
             last_active: AtomicU64::new(now),
             exempt: AtomicBool::new(false),
+            detached: AtomicBool::new(false),
             expired: AtomicBool::new(false),
             head_open: AtomicBool::new(false),
             ambiguous: AtomicBool::new(false),
@@ -103,6 +106,12 @@ impl ConnClock {
     /// Excludes the connection from the sweep (HTTP/2).
     pub fn exempt(&self) {
         self.exempt.store(true, Ordering::Relaxed);
+    }
+
+    /// Takes the connection out of the sweep: a TCP-proxied connection (after the TLS
+    /// handshake, if any) follows its route's idle timeout, not HTTP's.
+    pub fn detach(&self) {
+        self.detached.store(true, Ordering::Relaxed);
     }
 
     /// Bytes arrived: when no request is in flight they begin a head, which starts the clock
@@ -211,6 +220,9 @@ impl Sweep {
             let Some(clock) = weak.upgrade() else {
                 return false;
             };
+            if clock.detached.load(Ordering::Relaxed) {
+                return false;
+            }
             if clock.overdue(now, limits) {
                 clock.expired.store(true, Ordering::Relaxed);
                 clock.token.cancel();

@@ -6,10 +6,10 @@ pub mod client;
 pub mod h2raw;
 pub mod jwt;
 pub mod pki;
-pub mod tls_backend;
-pub mod tls_client;
 pub mod redis;
 pub mod tcp_echo;
+pub mod tls_backend;
+pub mod tls_client;
 
 pub use backend::{Backend, Recorded, Reply};
 pub use blackhole::Blackhole;

@@ -6,8 +6,8 @@
 //! it is dropped. As Envoy's `tcp_proxy` does by default (`max_connect_attempts: 1`), one
 //! connect is attempted, and its outcome is reported to outlier detection: a failure as a
 //! locally originated error, a success as a final connect success. Connections are not pooled.
-//! A cluster that originates TLS is connected to in plain TCP here (the client's bytes are
-//! relayed as they are).
+//! A cluster that originates TLS (DestinationRule `tls`) gets TLS here too, as Envoy's
+//! `tcp_proxy` does: the client's bytes travel inside the gateway's own TLS session.
 
 use std::io;
 use std::net::IpAddr;
@@ -15,10 +15,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rampart_model::{ClusterSpec, HashKey, LbPolicy};
-use tokio::net::TcpStream;
 
 use crate::cluster::{Cluster, ClusterState};
-use crate::connect::connect;
+use crate::connect::dial;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::lb::stable_hash;
@@ -28,8 +27,8 @@ use crate::outlier::Outcome;
 /// A connected upstream for one proxied connection.
 #[derive(Debug)]
 pub struct TcpUpstream {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The connection (plain TCP, or TLS when the cluster originates it).
+    pub stream: crate::stream::Stream,
     endpoint: Arc<Endpoint>,
     /// Frees the cluster's connection slot when the connection is dropped.
     _slot: ConnSlot,
@@ -76,7 +75,7 @@ impl Cluster {
             return Err(TcpConnectError::Overflow);
         }
         let slot = ConnSlot::new(&endpoint);
-        match connect(endpoint.address, &state.spec).await {
+        match dial(endpoint.address, &state.spec).await {
             Ok(stream) => {
                 endpoint.connections.fetch_add(1, Ordering::Relaxed);
                 // Envoy's `LocalOriginConnectSuccessFinal`: a success (200) for the streaks.

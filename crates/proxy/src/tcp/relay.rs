@@ -10,9 +10,12 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use rampart_telemetry::stats::TcpStats;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{copy_bidirectional_with_sizes, AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// Bytes read at once in each direction (one TLS record's worth; tokio's default is 8 KiB).
+const BUFFER: usize = 16 * 1024;
 
 /// How a relay ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +56,7 @@ where
     }
     let mut client = Metered::new(client, &meter, &stats.received_bytes);
     tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => match copied {
+        copied = copy_bidirectional_with_sizes(&mut client, &mut upstream, BUFFER, BUFFER) => match copied {
             Ok(_) => Ended::Closed,
             Err(err) => {
                 tracing::debug!(error = %err, "tcp relay failed");

@@ -289,8 +289,8 @@ async fn source_and_destination_subnets_choose_the_rule() {
 }
 
 /// S11: a TLS backend with its own certificate for `nginx.example.com`, behind a PASSTHROUGH
-/// server routed by SNI.
-async fn s11() -> (TestGateway, TcpEcho, Ca, rampart_testkit::pki::Leaf) {
+/// server for `server_host` routed by SNI.
+async fn s11(server_host: &str) -> (TestGateway, TcpEcho, Ca, rampart_testkit::pki::Leaf) {
     let ca = Ca::new("example.com");
     let leaf = ca.server(&["nginx.example.com"]);
     let nginx = TcpEcho::start_tls("nginx", leaf.server_config(&[])).await;
@@ -314,7 +314,7 @@ spec:
   servers:
   - port: {{number: ${{GW_PORT}}, name: https, protocol: HTTPS}}
     tls: {{mode: PASSTHROUGH}}
-    hosts: [nginx.example.com]
+    hosts: [\"{server_host}\"]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -336,7 +336,7 @@ spec:
 
 #[tokio::test]
 async fn sni_passthrough_reaches_the_backend_with_its_own_certificate() {
-    let (gw, nginx, ca, leaf) = s11().await;
+    let (gw, nginx, ca, leaf) = s11("nginx.example.com").await;
     let (mut client, cert) =
         EchoClient::connect_tls(gw.addr, "nginx.example.com", ca.client_config(&[]))
             .await
@@ -349,12 +349,35 @@ async fn sni_passthrough_reaches_the_backend_with_its_own_certificate() {
 
 #[tokio::test]
 async fn an_sni_no_route_serves_is_closed_before_the_backend() {
-    let (gw, nginx, ca, _) = s11().await;
+    let (gw, nginx, ca, _) = s11("nginx.example.com").await;
     for sni in ["foo.example.com", "127.0.0.1"] {
         let refused = EchoClient::connect_tls(gw.addr, sni, ca.client_config(&[])).await;
         assert!(refused.is_err(), "SNI {sni} was served");
     }
     assert_eq!(nginx.accepted(), 0);
+}
+
+#[tokio::test]
+async fn a_server_sni_no_tls_route_names_is_closed_before_the_backend() {
+    // The server takes every `*.example.com`; the only route is for `nginx.example.com`.
+    let (gw, nginx, ca, _) = s11("*.example.com").await;
+    let refused = EchoClient::connect_tls(gw.addr, "foo.example.com", ca.client_config(&[])).await;
+    assert!(refused.is_err(), "foo.example.com was served");
+    assert_eq!(nginx.accepted(), 0);
+    let closed = metric(
+        &gw,
+        "istio_tcp_connections_closed_total",
+        &["destination_service=\"unknown\"", "response_flags=\"NR\""],
+    )
+    .await
+    .expect("unrouted connection counted");
+    assert!(closed.ends_with(" 1"), "{closed}");
+    // The name it routes still works.
+    let (mut client, _) =
+        EchoClient::connect_tls(gw.addr, "nginx.example.com", ca.client_config(&[]))
+            .await
+            .expect("handshake with the backend");
+    assert_eq!(client.exchange("hello").await.unwrap(), "nginx hello");
 }
 
 #[tokio::test]

@@ -273,6 +273,25 @@ async fn s9_several_servers_on_one_port_each_present_their_certificate() {
         .await
         .unwrap();
     assert_eq!(cross.status, 404);
+    let dump: serde_json::Value =
+        serde_json::from_str(&gw.admin("/config_dump").await.body).unwrap();
+    let chains = &dump["config"]["listeners"][0]["tlsChains"];
+    assert_eq!(
+        chains[0]["serverNames"][0], "httpbin.example.com",
+        "{chains}"
+    );
+    assert_eq!(
+        chains[1]["serverNames"][0], "helloworld.example.com",
+        "{chains}"
+    );
+    assert_eq!(
+        chains[1]["tls"]["certificate"],
+        "credential helloworld-credential"
+    );
+    assert_eq!(
+        chains[1]["virtualHosts"][0]["domain"],
+        "helloworld.example.com"
+    );
 }
 
 #[tokio::test]
@@ -652,16 +671,24 @@ async fn ft12_garbage_or_deleted_certificates_keep_the_last_good_one_serving() {
     )
     .await;
     let cred = pki.dir.join("httpbin-credential");
-    std::fs::write(cred.join("tls.crt"), "-----BEGIN CERTIFICATE-----\ngarbage\n").unwrap();
+    std::fs::write(
+        cred.join("tls.crt"),
+        "-----BEGIN CERTIFICATE-----\ngarbage\n",
+    )
+    .unwrap();
     let garbage = gw.gw.reload().await.expect_err("garbage certificate");
     assert!(garbage.iter().any(|m| m.contains("tls.crt")), "{garbage:?}");
     std::fs::remove_dir_all(&cred).unwrap();
     let deleted = gw.gw.reload().await.expect_err("deleted credential");
     assert!(
-        deleted.iter().any(|m| m.contains("httpbin-credential") && m.contains("not found")),
+        deleted
+            .iter()
+            .any(|m| m.contains("httpbin-credential") && m.contains("not found")),
         "{deleted:?}"
     );
-    let conn = connect(&gw, "httpbin.example.com", pki.ca.client_config(&[])).await.unwrap();
+    let conn = connect(&gw, "httpbin.example.com", pki.ca.client_config(&[]))
+        .await
+        .unwrap();
     assert_eq!(conn.server_cert, pki.httpbin.der);
     let metrics = gw.admin("/stats/prometheus").await.body;
     let failures = metrics
@@ -692,9 +719,14 @@ async fn access_log_records_the_sni_and_tls_version() {
         o.access_log = Some((Some(log), rampart_telemetry::AccessLogFormat::Json));
     })
     .await;
-    let resp = tls_client::get(gw.addr, "httpbin.example.com", pki.ca.client_config(&[]), "/status/418")
-        .await
-        .unwrap();
+    let resp = tls_client::get(
+        gw.addr,
+        "httpbin.example.com",
+        pki.ca.client_config(&[]),
+        "/status/418",
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status, 418);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let line = loop {

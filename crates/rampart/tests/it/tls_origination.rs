@@ -442,3 +442,64 @@ async fn changed_tls_settings_replace_pooled_connections() {
     gw.gw.reload().await.expect("valid");
     assert_ne!(get(&gw, 0).await.0, 200);
 }
+
+/// A `tcp` route to a cluster that originates TLS: the client's plain bytes reach the backend
+/// inside the gateway's TLS session (Envoy's `tcp_proxy` with an upstream TLS transport).
+#[tokio::test]
+async fn a_tcp_route_to_a_tls_cluster_originates_tls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = files();
+    let backend = tls_backend("secure-tcp", &f.ca, &[HOST]).await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: edge, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: ${{GW_PORT}}, name: tcp, protocol: TCP}}
+    hosts: [\"*\"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: app}}
+spec:
+  hosts: [{HOST}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 443, name: tls, protocol: TCP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{tls: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [\"*\"]
+  gateways: [edge]
+  tcp:
+  - route: [{{destination: {{host: app, port: {{number: 443}}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: app}}
+spec:
+  host: app
+  trafficPolicy:
+    tls: {{mode: SIMPLE, caCertificates: {}}}
+",
+        backend.port(),
+        path(&f.ca_file)
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let mut conn = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    conn.write_all(b"GET /plain HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    conn.read_to_end(&mut reply).await.unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with("secure-tcp"), "{reply}");
+    assert_eq!(backend.sessions()[0].sni.as_deref(), Some(HOST));
+    assert_eq!(backend.requests()[0].uri, "/plain");
+}
