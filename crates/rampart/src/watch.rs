@@ -63,7 +63,13 @@ pub fn watch(paths: &[PathBuf], tx: mpsc::Sender<ReloadRequest>) -> notify::Resu
 impl ConfigWatcher {
     /// Also reload when one of `files` (certificates, keys, credential directories) changes.
     pub fn watch_files(&mut self, files: &[PathBuf]) {
-        for file in files {
+        // Events name absolute paths; a relative `--credentials` must compare equal to them.
+        // (Not canonicalized: Kubernetes-style symlink swaps must keep pointing at the link.)
+        let files: Vec<PathBuf> = files
+            .iter()
+            .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+            .collect();
+        for file in &files {
             // The parent directory sees a file replaced (or a credential directory created);
             // a directory itself sees the files inside it change.
             let mut dirs = vec![file.parent().map(Path::to_path_buf)];
@@ -76,7 +82,7 @@ impl ConfigWatcher {
                 }
             }
         }
-        *self.files.write().unwrap_or_else(|e| e.into_inner()) = files.to_vec();
+        *self.files.write().unwrap_or_else(|e| e.into_inner()) = files;
     }
 
     fn watch_dir(&mut self, dir: PathBuf) -> notify::Result<()> {
@@ -106,4 +112,22 @@ fn touches(files: &[PathBuf], changed: &Path) -> bool {
     files
         .iter()
         .any(|f| changed == f || changed.parent() == Some(f.as_path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn relative_certificate_paths_are_matched_as_the_absolute_paths_events_carry() {
+        let (tx, _rx) = mpsc::channel(1);
+        let dir = std::env::temp_dir();
+        let mut watcher = watch(std::slice::from_ref(&dir), tx).expect("watcher");
+        // `--credentials creds` is relative to the working directory.
+        watcher.watch_files(&[PathBuf::from("creds/web/tls.crt")]);
+        let files = watcher.files.read().unwrap().clone();
+        let absolute = std::env::current_dir().unwrap().join("creds/web/tls.crt");
+        assert!(touches(&files, &absolute), "{files:?}");
+        assert!(!touches(&files, Path::new("creds/web/other.crt")));
+    }
 }

@@ -13,12 +13,7 @@ pub fn run(paths: &[PathBuf], mesh: Option<&Path>, me: &ProxyIdentity) -> i32 {
                 println!("{w}");
             }
             let s = &loaded.snapshot;
-            let routes: usize = s
-                .listeners
-                .iter()
-                .flat_map(|l| &l.routes.vhosts)
-                .map(|v| v.routes.len())
-                .sum();
+            let routes: usize = s.listeners.iter().map(route_count).sum();
             println!(
                 "configuration is valid: {} listener(s), {} route(s), {} cluster(s)",
                 s.listeners.len(),
@@ -36,4 +31,25 @@ pub fn run(paths: &[PathBuf], mesh: Option<&Path>, me: &ProxyIdentity) -> i32 {
             1
         }
     }
+}
+
+/// HTTP routes (plain and per TLS chain) and layer-4 rules of a listener.
+fn route_count(l: &rampart_model::Listener) -> usize {
+    use rampart_model::{ChainApp, Transport};
+    let http = |t: &rampart_model::route::RouteTable| -> usize {
+        t.vhosts.iter().map(|v| v.routes.len()).sum()
+    };
+    http(&l.routes)
+        + match &l.transport {
+            Transport::Http => 0,
+            Transport::Tcp(tcp) => tcp.rules.len(),
+            Transport::Tls(chains) => chains
+                .chains
+                .iter()
+                .map(|c| match &c.app {
+                    ChainApp::Http(t) => http(t),
+                    ChainApp::Tcp(tcp) => tcp.rules.len(),
+                })
+                .sum(),
+        }
 }
