@@ -324,3 +324,6 @@ impl ResolvesServerCert for Certificates {
             .cloned()
     }
 }
+
+#[cfg(test)]
+mod tests;
