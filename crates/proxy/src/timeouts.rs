@@ -114,25 +114,29 @@ impl ConnClock {
         self.detached.store(true, Ordering::Relaxed);
     }
 
-    /// Bytes arrived: when no request is in flight they begin a head, which starts the clock
-    /// and is scanned for ambiguous framing.
+    /// Bytes arrived: when no request is in flight they begin a head, which starts the clock;
+    /// returns whether they did (the caller scans the head for ambiguous framing).
     #[inline]
-    fn bytes_read(&self, bytes: &[u8]) {
+    fn bytes_read(&self) -> bool {
         self.active();
         if self.in_flight.load(Ordering::Relaxed) != 0
             || self.head_open.load(Ordering::Relaxed)
             || self.exempt.load(Ordering::Relaxed)
         {
-            return;
+            return false;
         }
         self.head_open.store(true, Ordering::Relaxed);
         if self.started.load(Ordering::Relaxed) == 0 {
             self.started
                 .store(COARSE_SECS.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        if crate::framing::ambiguous(bytes) {
-            self.ambiguous.store(true, Ordering::Relaxed);
-        }
+        true
+    }
+
+    /// The head being read frames its body ambiguously.
+    #[cold]
+    fn mark_ambiguous(&self) {
+        self.ambiguous.store(true, Ordering::Relaxed);
     }
 
     /// Bytes moved: the connection is not idle.
@@ -240,12 +244,17 @@ impl Sweep {
 pub struct Clocked<S> {
     inner: S,
     clock: Arc<ConnClock>,
+    head: crate::framing::HeadScan,
 }
 
 impl<S> Clocked<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, clock: Arc<ConnClock>) -> Self {
-        Self { inner, clock }
+        Self {
+            inner,
+            clock,
+            head: crate::framing::HeadScan::default(),
+        }
     }
 }
 
@@ -258,7 +267,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Clocked<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.clock.bytes_read(&buf.filled()[before..]);
+            let this = &mut *self;
+            let new = &buf.filled()[before..];
+            let verdict = if this.clock.bytes_read() {
+                this.head.start(new)
+            } else if this.head.gathering() {
+                this.head.more(new)
+            } else {
+                None
+            };
+            if verdict == Some(true) {
+                this.clock.mark_ambiguous();
+            }
         }
         polled
     }

@@ -601,3 +601,27 @@ async fn sl06_sl07_bodies_over_the_limit_get_413() {
         .http2();
     assert_eq!(h2.send().await.unwrap().status, 413);
 }
+
+/// H1-01 with the head split between two TCP segments (Content-Length in the first,
+/// Transfer-Encoding in the second): still 400 and closed, nothing forwarded. The pause lets the
+/// gateway read the first part alone; if the kernel merged them anyway, the one-read path runs,
+/// which must refuse too.
+#[tokio::test]
+async fn h1_01_a_split_cl_te_head_is_refused() {
+    let (be, gw) = gateway().await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Le")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.write_all(b"ngth: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let resp = String::from_utf8_lossy(&out);
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert_eq!(resp.matches("HTTP/1.1").count(), 1, "{resp}");
+    assert_eq!(be.count(), 0);
+}
