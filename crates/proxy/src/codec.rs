@@ -88,6 +88,7 @@ where
     let drain = cx.clock.token().clone();
     let expired = cx.clock.clone();
     let peer = cx.peer;
+    let shared = cx.shared.clone();
     if !matches!(protocol, Protocol::Http1) {
         cx.clock.exempt();
     }
@@ -148,6 +149,10 @@ where
     };
     if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection error");
+    }
+    if expired.refused_unknown_coding() {
+        tracing::debug!(%peer, "request with an unknown transfer coding refused (501)");
+        shared.count_refusal(crate::headers::Refusal::UnknownCoding);
     }
 }
 

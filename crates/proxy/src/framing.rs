@@ -3,17 +3,32 @@
 //! TE.CL). hyper frames such a request by `Transfer-Encoding` and closes the connection
 //! afterwards; Envoy refuses it with 400, and so does Rampart (RFC 9112 §6.1 allows either).
 //!
+//! A head whose `Transfer-Encoding` names no `chunked` at all (an unknown coding such as
+//! `xchunked`, or one Rampart does not decode) is answered 501 and closed, as Envoy does (RFC 9112
+//! §6.1); hyper would say 400. Chunked that is not the final coding stays hyper's 400.
+//!
 //! A head that arrives in one read (the common case) is scanned in place; one split across reads
 //! is gathered by [`HeadScan`] until its empty line arrives, then scanned whole.
 
 /// Largest split head gathered; hyper refuses longer ones (431) anyway.
 const MAX_GATHERED: usize = 64 * 1024;
 
+/// How a complete head frames its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Nothing hyper would resolve silently.
+    Clear,
+    /// Both `Content-Length` and `Transfer-Encoding` (400).
+    Ambiguous,
+    /// `Transfer-Encoding` without `chunked` (501).
+    UnknownCoding,
+}
+
 /// What the bytes of a head say so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scan {
-    /// The head ended; `true` when it had both framing headers.
-    Done(bool),
+    /// The head ended.
+    Done(Framing),
     /// The head's empty line has not arrived yet.
     More,
 }
@@ -21,14 +36,27 @@ pub enum Scan {
 /// Scans the head at the start of `bytes`. Lines are found with `memchr` and only those starting
 /// with `c` or `t` are compared, so a typical head costs a few dozen instructions.
 pub fn scan(bytes: &[u8]) -> Scan {
-    let (mut cl, mut te) = (false, false);
+    const TE: &[u8] = b"transfer-encoding:";
+    let (mut cl, mut te, mut chunked) = (false, false, false);
     for start in memchr::memchr_iter(b'\n', bytes).map(|i| i + 1) {
         let line = &bytes[start..];
         match line.first() {
             Some(b'c' | b'C') => cl |= starts_with_ignore_case(line, b"content-length:"),
-            Some(b't' | b'T') => te |= starts_with_ignore_case(line, b"transfer-encoding:"),
+            Some(b't' | b'T') if starts_with_ignore_case(line, TE) => {
+                te = true;
+                let end = memchr::memchr(b'\n', line).unwrap_or(line.len());
+                chunked |= names_chunked(&line[TE.len()..end]);
+            }
             // The empty line that ends the head.
-            Some(b'\r' | b'\n') => return Scan::Done(cl && te),
+            Some(b'\r' | b'\n') => {
+                return Scan::Done(if cl && te {
+                    Framing::Ambiguous
+                } else if te && !chunked {
+                    Framing::UnknownCoding
+                } else {
+                    Framing::Clear
+                })
+            }
             // The read ended right after a line: the rest is still to come.
             None => break,
             _ => {}
@@ -37,9 +65,16 @@ pub fn scan(bytes: &[u8]) -> Scan {
     Scan::More
 }
 
+/// Whether a `Transfer-Encoding` value lists `chunked` (any case, any position).
+fn names_chunked(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
 /// Whether the head at the start of `bytes` has both framing headers (as far as it goes).
 pub fn ambiguous(bytes: &[u8]) -> bool {
-    scan(bytes) == Scan::Done(true)
+    scan(bytes) == Scan::Done(Framing::Ambiguous)
 }
 
 /// One connection's view of the head being read, across reads.
@@ -50,12 +85,12 @@ pub struct HeadScan {
 }
 
 impl HeadScan {
-    /// The first read of a new head; `Some(ambiguous)` once the head is complete.
-    pub fn start(&mut self, bytes: &[u8]) -> Option<bool> {
+    /// The first read of a new head; `Some` once the head is complete.
+    pub fn start(&mut self, bytes: &[u8]) -> Option<Framing> {
         match scan(bytes) {
-            Scan::Done(ambiguous) => {
+            Scan::Done(framing) => {
                 self.gathered = None;
-                Some(ambiguous)
+                Some(framing)
             }
             Scan::More => {
                 self.gathered = Some(bytes.to_vec());
@@ -64,15 +99,15 @@ impl HeadScan {
         }
     }
 
-    /// A later read while the head is still open; `Some(ambiguous)` once it is complete.
+    /// A later read while the head is still open; `Some` once it is complete.
     #[cold]
-    pub fn more(&mut self, bytes: &[u8]) -> Option<bool> {
+    pub fn more(&mut self, bytes: &[u8]) -> Option<Framing> {
         let gathered = self.gathered.as_mut()?;
         gathered.extend_from_slice(bytes);
         match scan(gathered) {
-            Scan::Done(ambiguous) => {
+            Scan::Done(framing) => {
                 self.gathered = None;
-                Some(ambiguous)
+                Some(framing)
             }
             Scan::More if gathered.len() > MAX_GATHERED => {
                 self.gathered = None;
@@ -95,7 +130,7 @@ fn starts_with_ignore_case(line: &[u8], name: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::ambiguous;
+    use super::{ambiguous, scan, Framing, Scan};
 
     #[test]
     fn both_framing_headers_are_ambiguous() {
@@ -107,19 +142,42 @@ mod tests {
     }
 
     #[test]
+    fn transfer_codings_without_chunked_are_unknown() {
+        let framing = |te: &str| {
+            scan(
+                format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n").as_bytes(),
+            )
+        };
+        assert_eq!(framing("xchunked"), Scan::Done(Framing::UnknownCoding));
+        assert_eq!(framing("gzip"), Scan::Done(Framing::UnknownCoding));
+        assert_eq!(framing("CHUNKED"), Scan::Done(Framing::Clear));
+        assert_eq!(framing("gzip, chunked"), Scan::Done(Framing::Clear));
+        // Chunked but not last: hyper's 400, not an unknown coding.
+        assert_eq!(framing("chunked, x"), Scan::Done(Framing::Clear));
+        assert_eq!(
+            scan(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Scan::Done(Framing::Clear)
+        );
+    }
+
+    #[test]
     fn a_head_split_anywhere_is_gathered_until_its_end() {
         let head = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
         let end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 3;
         for cut in 1..end {
             let mut scan = super::HeadScan::default();
             assert_eq!(scan.start(&head[..cut]), None, "cut {cut}");
-            assert_eq!(scan.more(&head[cut..]), Some(true), "cut {cut}");
+            assert_eq!(
+                scan.more(&head[cut..]),
+                Some(Framing::Ambiguous),
+                "cut {cut}"
+            );
             assert!(!scan.gathering());
         }
         let plain = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
         let mut scan = super::HeadScan::default();
         assert_eq!(scan.start(&plain[..10]), None);
-        assert_eq!(scan.more(&plain[10..]), Some(false));
+        assert_eq!(scan.more(&plain[10..]), Some(Framing::Clear));
         assert_eq!(
             scan.more(b"anything"),
             None,

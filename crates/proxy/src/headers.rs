@@ -55,6 +55,8 @@ pub enum Refusal {
     /// A TLS port got something other than a ClientHello, or an SNI no server serves (closed,
     /// as Envoy closes a connection without a matching filter chain).
     TlsNoChain,
+    /// An HTTP/1 head whose `Transfer-Encoding` has no `chunked` (answered 501 and closed).
+    UnknownCoding,
     /// The TLS handshake failed or timed out (no or bad client certificate, no shared version
     /// or cipher…).
     TlsHandshake,
@@ -62,7 +64,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every reason, in counter order.
-    pub const ALL: [Refusal; 11] = [
+    pub const ALL: [Refusal; 12] = [
         Self::Underscore,
         Self::BadHost,
         Self::EscapedSlash,
@@ -72,6 +74,7 @@ impl Refusal {
         Self::ConnectionLimit,
         Self::AmbiguousFraming,
         Self::BodyTooLarge,
+        Self::UnknownCoding,
         Self::TlsNoChain,
         Self::TlsHandshake,
     ];
@@ -88,6 +91,7 @@ impl Refusal {
             Self::ConnectionLimit => "connection_limit",
             Self::AmbiguousFraming => "ambiguous_framing",
             Self::BodyTooLarge => "body_too_large",
+            Self::UnknownCoding => "unknown_transfer_coding",
             Self::TlsNoChain => "tls_no_chain",
             Self::TlsHandshake => "tls_handshake_failed",
         }

@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
+use crate::framing::Framing;
+
 /// Seconds since [`EPOCH`] plus one (0 means "not started" for head clocks), kept current by
 /// every accept loop's sweep so that reads only load it.
 static COARSE_SECS: AtomicU64 = AtomicU64::new(1);
@@ -55,6 +57,8 @@ pub struct ConnClock {
     head_open: AtomicBool,
     /// The head just read carries both `Content-Length` and `Transfer-Encoding`.
     ambiguous: AtomicBool,
+    /// A head with an unknown transfer coding was answered 501 (see [`Clocked`]).
+    unknown_coding: AtomicBool,
     /// The connection's own drain token: cancelled by a drain, or by the sweep (which sets
     /// `expired` first, so the connection closes at once instead of gracefully).
     token: CancellationToken,
@@ -74,6 +78,7 @@ impl ConnClock {
             expired: AtomicBool::new(false),
             head_open: AtomicBool::new(false),
             ambiguous: AtomicBool::new(false),
+            unknown_coding: AtomicBool::new(false),
             token,
         })
     }
@@ -96,6 +101,11 @@ impl ConnClock {
     /// The request's response has been written (or abandoned).
     fn request_finished(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether a head with an unknown transfer coding was refused on this connection.
+    pub fn refused_unknown_coding(&self) -> bool {
+        self.unknown_coding.load(Ordering::Relaxed)
     }
 
     /// Whether the head timeout (not a drain) cancelled the connection's token.
@@ -258,7 +268,21 @@ impl<S> Clocked<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Clocked<S> {
+impl<S: AsyncWrite + Unpin> Clocked<S> {
+    /// Answers 501 for a head with an unknown transfer coding, before hyper reads it: the read
+    /// then looks like the end of the stream, and hyper closes the connection. The answer is
+    /// tried once without waiting (a fresh connection's send buffer is empty).
+    #[cold]
+    fn refuse_unknown_coding(&mut self, cx: &mut Context<'_>) {
+        const NOT_IMPLEMENTED: &[u8] =
+            b"HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+        let _ = Pin::new(&mut self.inner).poll_write(cx, NOT_IMPLEMENTED);
+        let _ = Pin::new(&mut self.inner).poll_flush(cx);
+        self.clock.unknown_coding.store(true, Ordering::Relaxed);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Clocked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -269,15 +293,21 @@ impl<S: AsyncRead + Unpin> AsyncRead for Clocked<S> {
         if buf.filled().len() > before {
             let this = &mut *self;
             let new = &buf.filled()[before..];
-            let verdict = if this.clock.bytes_read() {
-                this.head.start(new)
+            let (framing, whole) = if this.clock.bytes_read() {
+                (this.head.start(new), true)
             } else if this.head.gathering() {
-                this.head.more(new)
+                (this.head.more(new), false)
             } else {
-                None
+                (None, false)
             };
-            if verdict == Some(true) {
-                this.clock.mark_ambiguous();
+            match framing {
+                Some(Framing::Ambiguous) => this.clock.mark_ambiguous(),
+                // Only a head hyper has not seen any of can be withheld from it.
+                Some(Framing::UnknownCoding) if whole => {
+                    this.refuse_unknown_coding(cx);
+                    buf.set_filled(before);
+                }
+                _ => {}
             }
         }
         polled

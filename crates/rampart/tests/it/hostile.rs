@@ -134,7 +134,8 @@ async fn h1_framing_and_smuggling_cases() {
         ("H1-05 CL 5a", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5a\r\n\r\nhello".into(), Refused("400")),
         ("H1-05 CL overflow", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\nhello".into(), Refused("400")),
         // Envoy answers 501; hyper's parser refuses it first, with 400.
-        ("H1-06 unknown coding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".into(), Refused("400")),
+        ("H1-06 unknown coding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".into(), Refused("501")),
+        ("H1-06 gzip only", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nhello".into(), Refused("501")),
         ("H1-07 chunked not last", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n5\r\nhello\r\n0\r\n\r\n".into(), Refused("400")),
         ("H1-08 CHUNKED", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n".into(), Served),
         ("H1-09 obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n".into(), Refused("400")),
@@ -203,6 +204,11 @@ async fn h1_framing_and_smuggling_cases() {
         "a smuggled request reached the backend"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let metrics = gw.admin("/stats/prometheus").await.body;
+    assert!(
+        metrics.contains("rampart_downstream_rejected_total{reason=\"unknown_transfer_coding\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
