@@ -89,6 +89,11 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
     let entry = log
         .as_ref()
         .map(|_| access::begin(&req, cx.peer, cx.tls.as_deref()));
+    let request_bytes = wire_size(
+        req.method().as_str().len() + uri_len(req.uri()),
+        req.headers(),
+        req.body(),
+    );
     let (mut resp, stat) = dispatch(req, cx, &active, &mut flags).await;
     if cx.shared.draining() && resp.version() != Version::HTTP_2 {
         // Ask HTTP/1.1 clients to reconnect elsewhere while we drain.
@@ -99,12 +104,32 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
     let stats = active.stats.get(stat as usize);
     if let Some(stats) = stats {
         stats.record(resp.status().as_u16(), flags, micros);
+        let response_bytes = wire_size(3, resp.headers(), resp.body());
+        stats.record_sizes(request_bytes, response_bytes);
     }
     if let (Some(log), Some(entry)) = (log, entry) {
         let route = stats.map(|s| &*s.key.route);
         resp = access::finish(entry, log, resp, flags, route, start);
     }
     resp
+}
+
+/// Bytes of a message as HTTP/1.1 puts them on the wire: start line (whose variable part is
+/// `start` bytes long), headers, and the body's declared length (0 when it is streamed with no
+/// length known up front). Istio's `istio_request_bytes`/`istio_response_bytes`.
+fn wire_size(start: usize, headers: &http::HeaderMap, body: &impl http_body::Body) -> u64 {
+    // "<start> HTTP/1.1\r\n" … "\r\n", and ": " plus "\r\n" per field.
+    let head = start
+        + 13
+        + headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    head as u64 + body.size_hint().exact().unwrap_or(0)
+}
+
+fn uri_len(uri: &http::Uri) -> usize {
+    uri.path_and_query().map_or(1, |pq| pq.as_str().len())
 }
 
 async fn dispatch(

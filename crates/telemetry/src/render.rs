@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::stats::{RequestStats, StatKey, StatsRegistry, DURATION_BUCKETS_MS};
+use crate::stats::{RequestStats, StatKey, StatsRegistry, DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES};
 
 /// Labels every Istio request metric carries for a gateway-reported request.
 pub struct Workload<'a> {
@@ -117,6 +117,8 @@ fn render_requests(out: &mut String, all: &[Arc<RequestStats>], workload: &Workl
     // Istio's metrics have no route label: sum per destination label set.
     let mut istio: BTreeMap<String, u64> = BTreeMap::new();
     let mut durations: BTreeMap<String, (Vec<u64>, f64, u64)> = BTreeMap::new();
+    let mut request_sizes = BTreeMap::new();
+    let mut response_sizes = BTreeMap::new();
     let _ = writeln!(out, "# HELP rampart_route_requests_total Requests by route, destination, response code and flags.");
     let _ = writeln!(out, "# TYPE rampart_route_requests_total counter");
     for s in all {
@@ -133,15 +135,9 @@ fn render_requests(out: &mut String, all: &[Arc<RequestStats>], workload: &Workl
                 ))
                 .or_default() += count;
         }
-        let (buckets, sum, count) = s.histogram();
-        let entry = durations
-            .entry(dest)
-            .or_insert_with(|| (vec![0; buckets.len()], 0.0, 0));
-        for (acc, b) in entry.0.iter_mut().zip(buckets) {
-            *acc += b;
-        }
-        entry.1 += sum;
-        entry.2 += count;
+        accumulate(&mut durations, &dest, s.histogram());
+        accumulate(&mut request_sizes, &dest, s.request_bytes.snapshot());
+        accumulate(&mut response_sizes, &dest, s.response_bytes.snapshot());
     }
     let source = source_labels(workload, "http");
     let _ = writeln!(
@@ -152,29 +148,77 @@ fn render_requests(out: &mut String, all: &[Arc<RequestStats>], workload: &Workl
     for (labels, count) in &istio {
         let _ = writeln!(out, "istio_requests_total{{{source},{labels}}} {count}");
     }
-    let _ = writeln!(
+    write_histogram(
         out,
-        "# HELP istio_request_duration_milliseconds Request duration."
+        ("istio_request_duration_milliseconds", "Request duration."),
+        &source,
+        &DURATION_BUCKETS_MS,
+        &durations,
     );
-    let _ = writeln!(out, "# TYPE istio_request_duration_milliseconds histogram");
-    for (labels, (buckets, sum, count)) in &durations {
+    write_histogram(
+        out,
+        (
+            "istio_request_bytes",
+            "Request sizes: head and declared body, in bytes.",
+        ),
+        &source,
+        &SIZE_BUCKETS_BYTES,
+        &request_sizes,
+    );
+    write_histogram(
+        out,
+        (
+            "istio_response_bytes",
+            "Response sizes: head and declared body, in bytes.",
+        ),
+        &source,
+        &SIZE_BUCKETS_BYTES,
+        &response_sizes,
+    );
+}
+
+/// Adds a histogram snapshot into the per-label-set sums.
+fn accumulate(
+    into: &mut BTreeMap<String, (Vec<u64>, f64, u64)>,
+    labels: &str,
+    snap: (Vec<u64>, f64, u64),
+) {
+    let (buckets, sum, count) = snap;
+    let entry = into
+        .entry(labels.to_string())
+        .or_insert_with(|| (vec![0; buckets.len()], 0.0, 0));
+    for (acc, b) in entry.0.iter_mut().zip(buckets) {
+        *acc += b;
+    }
+    entry.1 += sum;
+    entry.2 += count;
+}
+
+/// One Prometheus histogram family: cumulative `_bucket`s, `_sum` and `_count` per label set.
+fn write_histogram(
+    out: &mut String,
+    (name, help): (&str, &str),
+    source: &str,
+    bounds: &[f64],
+    series: &BTreeMap<String, (Vec<u64>, f64, u64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (labels, (buckets, sum, count)) in series {
         let mut cumulative = 0;
-        for (le, b) in DURATION_BUCKETS_MS.iter().zip(buckets) {
+        for (le, b) in bounds.iter().zip(buckets) {
             cumulative += b;
-            let _ = writeln!(out, "istio_request_duration_milliseconds_bucket{{{source},{labels},le=\"{le}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{source},{labels},le=\"{le}\"}} {cumulative}"
+            );
         }
         let _ = writeln!(
             out,
-            "istio_request_duration_milliseconds_bucket{{{source},{labels},le=\"+Inf\"}} {count}"
+            "{name}_bucket{{{source},{labels},le=\"+Inf\"}} {count}"
         );
-        let _ = writeln!(
-            out,
-            "istio_request_duration_milliseconds_sum{{{source},{labels}}} {sum}"
-        );
-        let _ = writeln!(
-            out,
-            "istio_request_duration_milliseconds_count{{{source},{labels}}} {count}"
-        );
+        let _ = writeln!(out, "{name}_sum{{{source},{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{source},{labels}}} {count}");
     }
 }
 

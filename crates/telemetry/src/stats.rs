@@ -20,6 +20,48 @@ pub const DURATION_BUCKETS_MS: [f64; 19] = [
     60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
 ];
 
+/// Buckets of `istio_request_bytes` / `istio_response_bytes`, in bytes: powers of ten from 1 to
+/// 10^7, the size buckets Istio's stats plugin has always reported.
+pub const SIZE_BUCKETS_BYTES: [f64; 8] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7];
+
+/// A histogram of sizes in bytes, lock-free.
+#[derive(Debug, Default)]
+pub struct SizeHistogram {
+    buckets: [AtomicU64; SIZE_BUCKETS_BYTES.len()],
+    sum: AtomicU64,
+    count: AtomicU64,
+}
+
+impl SizeHistogram {
+    /// Counts one size.
+    #[inline]
+    pub fn observe(&self, bytes: u64) {
+        // Powers of ten: the bucket is the number of decimal digits past the first.
+        let bucket = if bytes <= 1 {
+            0
+        } else {
+            (bytes - 1).ilog10() as usize + 1
+        };
+        if let Some(b) = self.buckets.get(bucket) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum.fetch_add(bytes, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Per-bucket (non-cumulative) counts, sum in bytes, count.
+    pub fn snapshot(&self) -> (Vec<u64>, f64, u64) {
+        (
+            self.buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+            self.sum.load(Ordering::Relaxed) as f64,
+            self.count.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// The labels of one stats handle.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StatKey {
@@ -42,6 +84,10 @@ pub struct RequestStats {
     buckets: [AtomicU64; DURATION_BUCKETS_MS.len()],
     duration_sum_us: AtomicU64,
     duration_count: AtomicU64,
+    /// `istio_request_bytes`: request head plus declared body.
+    pub request_bytes: SizeHistogram,
+    /// `istio_response_bytes`: response head plus declared body.
+    pub response_bytes: SizeHistogram,
     /// Layer-4 connections proxied to this destination (`tcp`/`tls` routes).
     pub tcp: TcpStats,
 }
@@ -55,6 +101,8 @@ impl RequestStats {
             buckets: Default::default(),
             duration_sum_us: AtomicU64::new(0),
             duration_count: AtomicU64::new(0),
+            request_bytes: SizeHistogram::default(),
+            response_bytes: SizeHistogram::default(),
             tcp: TcpStats::default(),
         }
     }
@@ -72,6 +120,13 @@ impl RequestStats {
         self.duration_sum_us
             .fetch_add(duration_us, Ordering::Relaxed);
         self.duration_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one request's and response's sizes.
+    #[inline]
+    pub fn record_sizes(&self, request: u64, response: u64) {
+        self.request_bytes.observe(request);
+        self.response_bytes.observe(response);
     }
 
     fn slot_for(&self, packed: u64) -> usize {
@@ -238,6 +293,13 @@ mod tests {
         let s = &reg.resolve(std::slice::from_ref(&key))[0];
         s.record(200, ResponseFlags::NONE, 1500);
         s.record(200, ResponseFlags::NONE, 1500);
+        for size in [0, 1, 2, 10, 11, 100_000, 10_000_000, 10_000_001] {
+            s.request_bytes.observe(size);
+        }
+        let (sizes, sum, n) = s.request_bytes.snapshot();
+        // le=1: 0 and 1; le=10: 2 and 10; le=100: 11; le=1e5: 100000; le=1e7: 1e7; +Inf: one.
+        assert_eq!(sizes, [2, 2, 1, 0, 0, 1, 0, 1]);
+        assert_eq!((sum as u64, n), (20_100_025, 8));
         s.record(503, ResponseFlag::UpstreamConnectionFailure.into(), 10);
         let mut counts = s.counts();
         counts.sort_by_key(|c| c.0);

@@ -78,6 +78,32 @@ async fn admin_endpoints_report_state() {
         metrics.contains("istio_request_duration_milliseconds_count{"),
         "{metrics}"
     );
+    // Sizes: 4 requests; each response carries the backend's name ("app") and a head of at
+    // least its status line, so the histogram's sum exceeds 4 × (3 + 17) bytes.
+    let family = |name: &str| -> (u64, f64) {
+        let value = |suffix: &str| {
+            metrics
+                .lines()
+                .filter(|l| {
+                    l.starts_with(&format!("{name}_{suffix}{{"))
+                        && l.contains("destination_service_name=\"app\"")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        };
+        (value("count") as u64, value("sum"))
+    };
+    let (count, sum) = family("istio_response_bytes");
+    assert!(
+        count == 4 && sum > 80.0,
+        "response bytes {count} {sum}: {metrics}"
+    );
+    let (count, sum) = family("istio_request_bytes");
+    assert!(
+        count == 4 && sum > 4.0 * 20.0,
+        "request bytes {count} {sum}"
+    );
+    assert!(metrics.contains("istio_request_bytes_bucket{") && metrics.contains("le=\"10000000\""));
     assert_eq!(gw.admin("/nope").await.status.as_u16(), 404);
 }
 
