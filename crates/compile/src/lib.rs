@@ -27,6 +27,7 @@ mod security;
 mod server_tls;
 mod services;
 mod stats;
+mod telemetry;
 mod unsupported;
 mod upstream_tls;
 
@@ -96,8 +97,13 @@ pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
     let authorization = security::authorization(set, me, &mut clusters, &mut diags);
     let (clusters, files) = clusters.finish(&mut diags);
     let jwt_rules = security::jwt_rules(set, me);
+    let telemetry = telemetry::settings(set, me);
     let mut dump = dump::render(set, &listeners, &clusters);
     dump["security"] = dump::security(&jwt_rules, &authorization);
+    dump["telemetry"] = serde_json::json!({
+        "accessLogging": telemetry.access_logging,
+        "tracingSamplingPercent": telemetry.tracing_sampling,
+    });
     let snapshot = Snapshot {
         version: 0,
         listeners,
@@ -105,6 +111,8 @@ pub fn compile(set: &ConfigSet, me: &ProxyIdentity) -> Compiled {
         stat_keys: stats.into_keys(),
         jwt_rules,
         authorization,
+        access_logging: telemetry.access_logging,
+        tracing_sampling: telemetry.tracing_sampling,
         files,
         dump,
     };

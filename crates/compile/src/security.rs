@@ -29,7 +29,7 @@ use crate::gateways;
 use crate::ProxyIdentity;
 
 /// Istio's root namespace: namespace-wide policies there apply to every workload.
-const ROOT_NAMESPACE: &str = "istio-system";
+pub(crate) const ROOT_NAMESPACE: &str = "istio-system";
 
 /// Claims Istio always splits on spaces for authorization.
 const SPACE_DELIMITED: [&str; 2] = ["scope", "permission"];
@@ -161,8 +161,8 @@ pub fn authorization<'a>(
     }
 }
 
-/// Whether a security policy applies to this proxy (see the module docs).
-fn bound<'a, T>(
+/// Whether a security policy (or a Telemetry) applies to this proxy (see the module docs).
+pub(crate) fn bound<'a, T>(
     set: &ConfigSet,
     me: &ProxyIdentity,
     res: &Resource<T>,

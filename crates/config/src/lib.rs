@@ -17,6 +17,7 @@ pub mod networking;
 mod path;
 mod resource;
 pub mod security;
+pub mod telemetry;
 mod validate;
 mod yaml;
 

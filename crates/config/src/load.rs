@@ -50,6 +50,8 @@ pub struct ConfigSet {
     pub mesh: Option<Arc<crate::mesh::Mesh>>,
     /// BackendTrafficPolicies (active health checks).
     pub backend_traffic_policies: Vec<Resource<envoy_gateway::BackendTrafficPolicy>>,
+    /// Telemetry resources (access logging, tracing, metrics).
+    pub telemetries: Vec<Resource<crate::telemetry::Telemetry>>,
     /// RequestAuthentications (JWT).
     pub request_authentications: Vec<Resource<security::RequestAuthentication>>,
     /// AuthorizationPolicies.
@@ -156,6 +158,11 @@ spec!(
     security::AuthorizationPolicy,
     authorization_policies,
     validate::authorization_policy::validate
+);
+spec!(
+    crate::telemetry::Telemetry,
+    telemetries,
+    validate::telemetry::validate
 );
 
 /// `metadata` as accepted: Rampart's fields plus ignored Kubernetes bookkeeping.
@@ -393,6 +400,7 @@ impl Loader {
             Kind::AuthorizationPolicy => {
                 self.typed::<security::AuthorizationPolicy>(cx, header, spec)
             }
+            Kind::Telemetry => self.typed::<crate::telemetry::Telemetry>(cx, header, spec),
         }
     }
 
@@ -511,6 +519,9 @@ impl Loader {
                 deserialize_all::<security::RequestAuthentication>(spec, "spec", cx, out),
             ),
             Kind::AuthorizationPolicy => drop(deserialize_all::<security::AuthorizationPolicy>(
+                spec, "spec", cx, out,
+            )),
+            Kind::Telemetry => drop(deserialize_all::<crate::telemetry::Telemetry>(
                 spec, "spec", cx, out,
             )),
         }

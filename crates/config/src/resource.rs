@@ -30,11 +30,13 @@ pub enum Kind {
     RequestAuthentication,
     /// `security.istio.io` AuthorizationPolicy.
     AuthorizationPolicy,
+    /// `telemetry.istio.io` Telemetry.
+    Telemetry,
 }
 
 impl Kind {
     /// Every supported kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -43,6 +45,7 @@ impl Kind {
         Kind::BackendTrafficPolicy,
         Kind::RequestAuthentication,
         Kind::AuthorizationPolicy,
+        Kind::Telemetry,
     ];
 
     /// The kind's name as written in YAML.
@@ -56,6 +59,7 @@ impl Kind {
             Kind::BackendTrafficPolicy => "BackendTrafficPolicy",
             Kind::RequestAuthentication => "RequestAuthentication",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
+            Kind::Telemetry => "Telemetry",
         }
     }
 
@@ -71,6 +75,7 @@ impl Kind {
             Kind::RequestAuthentication | Kind::AuthorizationPolicy => {
                 &["security.istio.io/v1", "security.istio.io/v1beta1"]
             }
+            Kind::Telemetry => &["telemetry.istio.io/v1", "telemetry.istio.io/v1alpha1"],
             _ => &[
                 "networking.istio.io/v1",
                 "networking.istio.io/v1beta1",

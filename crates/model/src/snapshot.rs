@@ -20,6 +20,11 @@ pub struct Snapshot {
     pub jwt_rules: Vec<JwtRule>,
     /// AuthorizationPolicies bound to this proxy.
     pub authorization: Authorization,
+    /// Access logging as a `Telemetry` resource sets it: `Some(true)` on, `Some(false)` off,
+    /// `None` as the command line says.
+    pub access_logging: Option<bool>,
+    /// Trace sampling percentage (0–100) from a `Telemetry` resource; `None`: the command line's.
+    pub tracing_sampling: Option<f64>,
     /// Files outside the configuration that this snapshot was built from (certificates, keys,
     /// CA bundles, credential directories): a change to any of them reloads.
     pub files: Vec<std::path::PathBuf>,

@@ -54,8 +54,10 @@ pub struct Options {
     /// How many proxies in front of this one are trusted to set `x-forwarded-*`
     /// (Istio's `numTrustedProxies`; 0 = the peer is the client).
     pub trusted_hops: u32,
-    /// Where access-log lines go, when logging is on.
+    /// Where access-log lines go when logging is on.
     pub access_log: Option<Arc<rampart_telemetry::AccessLog>>,
+    /// Whether logging is on unless a `Telemetry` resource says otherwise (`--access-log`).
+    pub access_log_on: bool,
     /// How request paths are normalised before routing and authorization.
     pub path_normalization: crate::normalize::PathNormalization,
     /// How long an HTTP/1 request head may take to arrive (Envoy's `request_headers_timeout`);

@@ -85,7 +85,7 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
     let start = Instant::now();
     let active = cx.shared.active();
     let mut flags = ResponseFlags::NONE;
-    let log = cx.shared.options.access_log.clone();
+    let log = access_log(cx, &active).cloned();
     let entry = log
         .as_ref()
         .map(|_| access::begin(&req, cx.peer, cx.tls.as_deref()));
@@ -112,6 +112,19 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
         resp = access::finish(entry, log, resp, flags, route, start);
     }
     resp
+}
+
+/// Where this request's access-log line goes, when logging is on: a `Telemetry` resource's
+/// `accessLogging` decides, else the command line (`--access-log`).
+fn access_log<'a>(
+    cx: &'a ConnCx,
+    active: &Active,
+) -> Option<&'a Arc<rampart_telemetry::AccessLog>> {
+    let on = active
+        .model
+        .access_logging
+        .unwrap_or(cx.shared.options.access_log_on);
+    cx.shared.options.access_log.as_ref().filter(|_| on)
 }
 
 /// Bytes of a message as HTTP/1.1 puts them on the wire: start line (whose variable part is
@@ -366,18 +379,16 @@ async fn proxy(
         .and_then(|id| active.clusters.get(id.0 as usize))
         .ok_or(Error::NoCluster)?;
     let (mut upstream_req, downstream_upgrade) = upstream_request(req, cx, route, matched, dest);
-    let request_id = cx
-        .shared
-        .options
-        .access_log
-        .as_ref()
-        .and_then(|_| upstream_req.headers().get(headers::X_REQUEST_ID).cloned());
+    let logging = access_log(cx, active).is_some();
+    let request_id = logging
+        .then(|| upstream_req.headers().get(headers::X_REQUEST_ID).cloned())
+        .flatten();
     let hashed = forward::request_hash(&cluster.state().spec.lb, &upstream_req, cx.peer.ip());
     let target = Target {
         cluster,
         hash: hashed.hash,
         retry: &route.retry,
-        count_attempts: cx.shared.options.access_log.is_some(),
+        count_attempts: logging,
     };
     let replay = if route.mirrors.is_empty() {
         None
@@ -406,7 +417,7 @@ async fn proxy(
         None => forward::send(&target, upstream_req, replay, flags).await,
     };
     let mut resp = result?;
-    if cx.shared.options.access_log.is_some() {
+    if logging {
         record_upstream(&mut resp, cluster, request_id);
     }
     let upstream_ms = sent_at.elapsed().as_millis() as u64;

@@ -153,12 +153,18 @@ impl Gateway {
                 max_connections: opts.max_connections,
                 max_request_body: opts.max_request_body,
                 rate_limit_global: opts.rate_limit_global.clone(),
-                access_log: match &opts.access_log {
-                    Some((path, format)) => Some(Arc::new(
-                        AccessLog::open(path.clone(), *format).context("opening the access log")?,
-                    )),
-                    None => None,
+                // Without --access-log, a Telemetry resource may still turn logging on: then
+                // lines go to standard output in Envoy's text format (Istio's `envoy` provider).
+                access_log: {
+                    let (path, format) = opts
+                        .access_log
+                        .clone()
+                        .unwrap_or((None, AccessLogFormat::Text));
+                    Some(Arc::new(
+                        AccessLog::open(path, format).context("opening the access log")?,
+                    ))
                 },
+                access_log_on: opts.access_log.is_some(),
             },
         ));
         let mut workers = Workers::start(opts.workers).context("starting workers")?;

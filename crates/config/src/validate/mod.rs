@@ -17,6 +17,7 @@ pub(crate) mod mesh;
 mod rate_limit;
 pub mod request_authentication;
 pub mod service_entry;
+pub mod telemetry;
 mod traffic_policy;
 pub mod virtual_service;
 pub mod workload_entry;

@@ -16,6 +16,7 @@ mod scenarios;
 mod scenarios_resilience;
 mod security;
 mod support;
+mod telemetry;
 mod tcp_routes;
 mod tls;
 mod tls_origination;
