@@ -290,3 +290,145 @@ async fn ad04_admin_output_never_shows_secrets() {
         assert!(!body.contains("hunter2"), "{path} shows the Redis password");
     }
 }
+
+/// The access-log flags the first test does not reach: UH (no endpoint), UO (circuit breaker
+/// overflow) and RL (rate limited).
+#[tokio::test]
+async fn access_log_flags_uh_uo_rl() {
+    use std::time::{Duration, Instant};
+
+    let slow = rampart_testkit::Backend::with("slow", |_| {
+        rampart_testkit::Reply::new(200, "slow").delayed(Duration::from_millis(500))
+    })
+    .await;
+    let ok = rampart_testkit::Backend::start("ok").await;
+    let yaml = format!(
+        "{G0}---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: empty}}
+spec:
+  hosts: [empty.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  workloadSelector: {{labels: {{app: nobody}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: busy}}
+spec:
+  hosts: [busy.internal, ok.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ok}}
+spec:
+  hosts: [fine.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: busy}}
+spec:
+  host: busy.internal
+  trafficPolicy:
+    connectionPool: {{tcp: {{maxConnections: 1}}, http: {{http1MaxPendingRequests: 1}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [app.example]
+  gateways: [edge]
+  http:
+  - name: empty
+    match: [{{uri: {{prefix: /empty}}}}]
+    route: [{{destination: {{host: empty.internal}}}}]
+  - name: busy
+    route: [{{destination: {{host: busy.internal}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: limited}}
+spec:
+  hosts: [limited.example]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: fine.internal}}}}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {{name: rl}}
+spec:
+  targetRefs: [{{group: networking.istio.io, kind: VirtualService, name: limited}}]
+  rateLimit:
+    type: Local
+    local:
+      rules: [{{limit: {{requests: 1, unit: Hour}}}}]
+",
+        slow.port(),
+        ok.port()
+    );
+    let file = crate::support::temp_dir().join("access.log");
+    let log = file.clone();
+    let gw = TestGateway::start_with(&yaml, move |o| {
+        o.access_log = Some((Some(log), rampart_telemetry::AccessLogFormat::Json))
+    })
+    .await;
+    assert_eq!(
+        gw.get("app.example", "/empty").send().await.unwrap().status,
+        503
+    );
+    assert_eq!(
+        gw.get("limited.example", "/").send().await.unwrap().status,
+        200
+    );
+    assert_eq!(
+        gw.get("limited.example", "/").send().await.unwrap().status,
+        429
+    );
+    // One connection busy, one request pending: a third overflows at once.
+    let mut busy = vec![tokio::spawn(gw.get("app.example", "/busy").send())];
+    crate::support::eventually("the first request at the backend", || slow.count() == 1).await;
+    busy.extend((0..2).map(|_| tokio::spawn(gw.get("app.example", "/busy").send())));
+    let mut codes = Vec::new();
+    for b in busy {
+        codes.push(b.await.unwrap().unwrap().status.as_u16());
+    }
+    codes.sort_unstable();
+    assert_eq!(codes, [200, 200, 503], "one overflow");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines: Vec<serde_json::Value> = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.lines().count() >= 6 {
+            break text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} lines",
+            text.lines().count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let flags_of = |path: &str, code: u16| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l["path"] == path && l["response_code"] == code)
+            .map(|l| l["response_flags"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(flags_of("/empty", 503), ["UH"]);
+    assert_eq!(flags_of("/", 429), ["RL"]);
+    assert_eq!(flags_of("/busy", 503), ["UO"]);
+}
