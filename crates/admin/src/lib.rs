@@ -9,6 +9,7 @@ mod load;
 mod metrics;
 mod series;
 mod server;
+mod stats_text;
 mod status;
 
 pub use server::serve;

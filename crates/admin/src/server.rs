@@ -92,6 +92,14 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
             "text/plain; version=0.0.4",
             metrics::prometheus(state),
         ),
+        (&Method::GET, "/stats") => reply(
+            StatusCode::OK,
+            "text/plain",
+            crate::stats_text::render(
+                &metrics::prometheus(state),
+                crate::stats_text::filter_param(query).as_deref(),
+            ),
+        ),
         // A mutation asked for with GET (a link, an image tag) is refused: POST only.
         (&Method::GET, "/logging") if query.contains("level=") => reply(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -128,7 +136,7 @@ fn route(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
         (_, "/") => reply(
             StatusCode::OK,
             "text/plain",
-            "/ready /healthz /config_dump /clusters[?format=json] /stats/prometheus /logging\n",
+            "/ready /healthz /config_dump /clusters[?format=json] /stats[?filter=TEXT] /stats/prometheus /logging\n",
         ),
         _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }
