@@ -53,12 +53,30 @@ fn destination_labels(key: &StatKey) -> String {
     )
 }
 
-/// `reporter` and `source_*` labels, and `request_protocol`.
+/// `reporter`, the `source_*` labels, `request_protocol` and the labels a gateway cannot know
+/// (peer identities, clusters), as Istio reports them from a gateway: `unknown`.
 fn source_labels(workload: &Workload<'_>, protocol: &str) -> String {
+    let name = escape_label(workload.name);
     format!(
-        "reporter=\"source\",source_workload=\"{}\",source_workload_namespace=\"{}\",request_protocol=\"{protocol}\"",
-        escape_label(workload.name),
+        "reporter=\"source\",source_workload=\"{name}\",source_canonical_service=\"{name}\",source_canonical_revision=\"latest\",source_workload_namespace=\"{}\",source_principal=\"unknown\",source_app=\"{name}\",source_version=\"unknown\",source_cluster=\"unknown\",destination_principal=\"unknown\",destination_cluster=\"unknown\",request_protocol=\"{protocol}\",connection_security_policy=\"unknown\"",
         escape_label(workload.namespace)
+    )
+}
+
+/// The destination labels of Istio's metrics: Rampart's, plus the workload and canonical-service
+/// labels derived from the service (the endpoints' workloads are not tracked per request).
+fn istio_destination_labels(key: &StatKey) -> String {
+    let (svc_name, svc_ns) = service_parts(&key.destination_service);
+    let revision = match &*key.destination_version {
+        "unknown" => "latest",
+        v => v,
+    };
+    format!(
+        "{},destination_workload=\"unknown\",destination_workload_namespace=\"{}\",destination_app=\"unknown\",destination_canonical_service=\"{}\",destination_canonical_revision=\"{}\"",
+        destination_labels(key),
+        escape_label(svc_ns),
+        escape_label(svc_name),
+        escape_label(revision)
     )
 }
 
@@ -71,7 +89,7 @@ fn render_tcp(out: &mut String, all: &[Arc<RequestStats>], workload: &Workload<'
     let mut received: BTreeMap<String, u64> = BTreeMap::new();
     let mut sent: BTreeMap<String, u64> = BTreeMap::new();
     for s in all.iter().filter(|s| s.tcp.opened_total() > 0) {
-        let dest = destination_labels(&s.key);
+        let dest = istio_destination_labels(&s.key);
         *opened.entry(dest.clone()).or_default() += s.tcp.opened_total();
         for (flags, count) in s.tcp.closed_counts() {
             *closed
@@ -123,6 +141,7 @@ fn render_requests(out: &mut String, all: &[Arc<RequestStats>], workload: &Workl
     let _ = writeln!(out, "# TYPE rampart_route_requests_total counter");
     for s in all {
         let dest = destination_labels(&s.key);
+        let istio_dest = istio_destination_labels(&s.key);
         for (code, flags, count) in s.counts() {
             let _ = writeln!(
                 out,
@@ -131,13 +150,17 @@ fn render_requests(out: &mut String, all: &[Arc<RequestStats>], workload: &Workl
             );
             *istio
                 .entry(format!(
-                    "{dest},response_code=\"{code}\",response_flags=\"{flags}\""
+                    "{istio_dest},response_code=\"{code}\",response_flags=\"{flags}\",grpc_response_status=\"\""
                 ))
                 .or_default() += count;
         }
-        accumulate(&mut durations, &dest, s.histogram());
-        accumulate(&mut request_sizes, &dest, s.request_bytes.snapshot());
-        accumulate(&mut response_sizes, &dest, s.response_bytes.snapshot());
+        accumulate(&mut durations, &istio_dest, s.histogram());
+        accumulate(&mut request_sizes, &istio_dest, s.request_bytes.snapshot());
+        accumulate(
+            &mut response_sizes,
+            &istio_dest,
+            s.response_bytes.snapshot(),
+        );
     }
     let source = source_labels(workload, "http");
     let _ = writeln!(
