@@ -53,6 +53,9 @@ pub fn prometheus(state: &AdminState) -> String {
             log.dropped.load(Ordering::Relaxed)
         );
     }
+    if let Some(tracer) = &state.shared.options.tracer {
+        tracer.render_prometheus(&mut out);
+    }
     let _ = writeln!(
         out,
         "# HELP rampart_downstream_cx_active Downstream connections open."

@@ -73,6 +73,9 @@ pub struct Options {
     pub max_request_body: Option<u64>,
     /// Redis for global rate limits; `None` = only local limits can be served.
     pub rate_limit_global: Option<rampart_ratelimit::GlobalSettings>,
+    /// Spans and their export, when tracing is on (`--tracing-otlp-endpoint`); `None`: trace
+    /// headers pass through untouched.
+    pub tracer: Option<Arc<rampart_trace::Tracer>>,
 }
 
 /// State shared by every worker: the active configuration and the drain flag.

@@ -20,6 +20,8 @@ pub enum ResponseBody {
     Full(Option<Bytes>),
     /// Any of the above, writing an access-log line when it ends.
     Logged(Box<crate::access::Logged>),
+    /// Any of the above, ending the request's server span when it ends.
+    Traced(Box<crate::trace::Traced>),
 }
 
 impl ResponseBody {
@@ -56,6 +58,7 @@ impl Body for ResponseBody {
             }
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Self::Logged(body) => Pin::new(&mut **body).poll_frame(cx),
+            Self::Traced(body) => Pin::new(&mut **body).poll_frame(cx),
         }
     }
 
@@ -64,6 +67,7 @@ impl Body for ResponseBody {
             Self::Upstream(body) | Self::Deadline(body, _) => body.is_end_stream(),
             Self::Full(bytes) => bytes.is_none(),
             Self::Logged(body) => body.is_end_stream(),
+            Self::Traced(body) => body.is_end_stream(),
         }
     }
 
@@ -73,6 +77,7 @@ impl Body for ResponseBody {
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
             Self::Logged(body) => body.size_hint(),
+            Self::Traced(body) => body.size_hint(),
         }
     }
 }

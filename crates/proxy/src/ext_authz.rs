@@ -111,6 +111,7 @@ async fn ask<B>(
         hash: None,
         retry: &no_retries,
         count_attempts: false,
+        trace: None,
     };
     let mut flags = ResponseFlags::NONE;
     let call = async {

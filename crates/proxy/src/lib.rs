@@ -24,6 +24,7 @@ pub mod respond;
 pub mod tcp;
 pub mod timeouts;
 pub mod tls;
+pub mod trace;
 pub mod upgrade;
 
 pub use active::{Active, Shared};

@@ -47,6 +47,7 @@ pub fn spawn(mirrors: &[Mirror], replay: &Replay, active: &Arc<Active>) {
                 hash: None,
                 retry: &no_retries,
                 count_attempts: false,
+                trace: None,
             };
             let sent = tokio::time::timeout(MIRROR_TIMEOUT, async {
                 let resp = forward::send(&target, req, None, &mut flags).await.ok()?;

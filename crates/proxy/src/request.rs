@@ -30,6 +30,7 @@ use crate::headers;
 use crate::normalize::{normalize_path, BadPath, PathNormalization};
 use crate::respond;
 use crate::timeouts::ConnClock;
+use crate::trace::RequestTrace;
 
 /// Stat id used when no route matched.
 const NO_ROUTE_STAT: u32 = 0;
@@ -81,7 +82,7 @@ impl ConnCx {
 }
 
 /// Handles one request and records its stats.
-pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBody> {
+pub async fn handle(mut req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBody> {
     let start = Instant::now();
     let active = cx.shared.active();
     let mut flags = ResponseFlags::NONE;
@@ -94,7 +95,8 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
         req.headers(),
         req.body(),
     );
-    let (mut resp, stat) = dispatch(req, cx, &active, &mut flags).await;
+    let mut trace = crate::trace::begin(&mut req, cx, &active);
+    let (mut resp, stat) = dispatch(req, cx, &active, &mut flags, trace.as_mut()).await;
     if cx.shared.draining() && resp.version() != Version::HTTP_2 {
         // Ask HTTP/1.1 clients to reconnect elsewhere while we drain.
         resp.headers_mut()
@@ -110,6 +112,9 @@ pub async fn handle(req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBod
     if let (Some(log), Some(entry)) = (log, entry) {
         let route = stats.map(|s| &*s.key.route);
         resp = access::finish(entry, log, resp, flags, route, start);
+    }
+    if let Some(trace) = trace {
+        resp = crate::trace::finish(trace, resp, flags, stats.map(|s| &*s.key.route));
     }
     resp
 }
@@ -150,6 +155,7 @@ async fn dispatch(
     cx: &ConnCx,
     active: &Arc<Active>,
     flags: &mut ResponseFlags,
+    trace: Option<&mut RequestTrace<'_>>,
 ) -> (Response<ResponseBody>, u32) {
     let version = req.version();
     if let Err(refusal) = headers::sanitize_request(version, req.headers_mut()) {
@@ -188,10 +194,16 @@ async fn dispatch(
         }
     }
     // Authentication, then authorization (Istio's order), before anything is routed.
-    let (req, identity, allowed_headers) = match access_control(req, cx, active, flags).await {
-        Ok(admitted) => admitted,
-        Err(resp) => return (resp, stat),
-    };
+    // Without policies the (large) access-control future is never built.
+    let (req, identity, allowed_headers) =
+        if active.authn.is_none() && active.model.authorization.is_empty() {
+            (req, None, None)
+        } else {
+            match access_control(req, cx, active, flags).await {
+                Ok(admitted) => admitted,
+                Err(resp) => return (resp, stat),
+            }
+        };
     // Routes that match on JWT claims are chosen again, now that the token is verified.
     let found = match (vhost, identity.as_deref()) {
         (Some(v), Some(identity)) if v.claim_routes => {
@@ -244,7 +256,7 @@ async fn dispatch(
             };
             let resp = match aborted {
                 Some(resp) => resp,
-                None => match proxy(req, cx, active, route, matched, dest, flags).await {
+                None => match proxy(req, cx, active, route, matched, dest, flags, trace).await {
                     Ok(resp) => resp,
                     Err(err) => local_error(&err, flags),
                 },
@@ -365,6 +377,7 @@ fn refused(
 }
 
 /// Forwards to the chosen destination and shapes the response.
+#[allow(clippy::too_many_arguments)] // each stage's input, passed explicitly
 async fn proxy(
     req: Request<Incoming>,
     cx: &ConnCx,
@@ -373,12 +386,17 @@ async fn proxy(
     matched: Option<usize>,
     dest: &WeightedDestination,
     flags: &mut ResponseFlags,
+    mut trace: Option<&mut RequestTrace<'_>>,
 ) -> Result<Response<ResponseBody>, Error> {
     let cluster = dest
         .cluster
         .and_then(|id| active.clusters.get(id.0 as usize))
         .ok_or(Error::NoCluster)?;
     let (mut upstream_req, downstream_upgrade) = upstream_request(req, cx, route, matched, dest);
+    if let Some(trace) = trace.as_deref_mut() {
+        let mirrored = !route.mirrors.is_empty();
+        crate::trace::forwarding(trace, cluster, upstream_req.headers_mut(), mirrored);
+    }
     let logging = access_log(cx, active).is_some();
     let request_id = logging
         .then(|| upstream_req.headers().get(headers::X_REQUEST_ID).cloned())
@@ -389,6 +407,7 @@ async fn proxy(
         hash: hashed.hash,
         retry: &route.retry,
         count_attempts: logging,
+        trace: trace.as_deref(),
     };
     let replay = if route.mirrors.is_empty() {
         None

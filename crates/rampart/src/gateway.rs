@@ -64,6 +64,8 @@ pub struct GatewayOptions {
     pub max_connections: Option<usize>,
     /// Largest request body forwarded (`--max-request-body`); `None`: no limit.
     pub max_request_body: Option<u64>,
+    /// Tracing (`--tracing-*`); `None`: off, trace headers pass through untouched.
+    pub tracing: Option<rampart_trace::Settings>,
 }
 
 /// Downstream connections a gateway accepts at once unless told otherwise (the hostile plan's
@@ -91,6 +93,7 @@ impl GatewayOptions {
             mesh_config: None,
             max_connections: Some(DEFAULT_MAX_CONNECTIONS),
             max_request_body: None,
+            tracing: None,
         }
     }
 }
@@ -165,6 +168,10 @@ impl Gateway {
                     ))
                 },
                 access_log_on: opts.access_log.is_some(),
+                tracer: opts
+                    .tracing
+                    .clone()
+                    .map(|settings| crate::tracer::start(settings, &opts.identity)),
             },
         ));
         let mut workers = Workers::start(opts.workers).context("starting workers")?;

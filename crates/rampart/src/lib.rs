@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod load;
 pub mod logging;
 pub mod rate_limit;
+pub mod tracer;
 mod watch;
 
 pub use gateway::{Gateway, GatewayOptions};

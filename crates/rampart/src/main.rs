@@ -102,6 +102,21 @@ enum Command {
         /// failClosed; local limits apply either way).
         #[arg(long)]
         rate_limit_fail_closed: bool,
+        /// Export spans to this OTLP collector: http://HOST:4318/v1/traces (OTLP/HTTP, protobuf)
+        /// or grpc://HOST:4317 (OTLP/gRPC). Without it tracing is off and trace headers pass
+        /// through untouched.
+        #[arg(long, value_name = "URL")]
+        tracing_otlp_endpoint: Option<String>,
+        /// OTLP protocol, when the endpoint's scheme does not say (e.g. grpc for http://HOST:4317).
+        #[arg(long, requires = "tracing_otlp_endpoint", value_parser = ["grpc", "http/protobuf"])]
+        tracing_otlp_protocol: Option<String>,
+        /// Percentage of new traces sampled, 0 to 100 (Istio's randomSamplingPercentage; a
+        /// caller's sampling decision wins; a Telemetry resource overrides it).
+        #[arg(long, default_value_t = rampart_trace::sampler::DEFAULT_PERCENT, value_parser = parse_percent)]
+        tracing_sampling: f64,
+        /// `service.name` of the spans' resource.
+        #[arg(long, default_value = rampart_trace::tracer::DEFAULT_SERVICE_NAME)]
+        tracing_service_name: String,
     },
     /// Check configuration like `istioctl validate`: every problem as file:line: Kind ns/name: field: message.
     Validate {
@@ -175,6 +190,35 @@ fn identity(
     Ok(me)
 }
 
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err("a percentage from 0 to 100".into()),
+    }
+}
+
+/// Tracing settings from the `--tracing-*` flags; `None` without an endpoint.
+fn tracing_settings(
+    endpoint: Option<String>,
+    protocol: Option<String>,
+    sampling: f64,
+    service_name: String,
+) -> anyhow::Result<Option<rampart_trace::Settings>> {
+    let Some(url) = endpoint else {
+        return Ok(None);
+    };
+    let protocol = protocol
+        .as_deref()
+        .map(rampart_trace::Protocol::parse)
+        .transpose()?;
+    let endpoint = rampart_trace::Endpoint::parse(&url, protocol)?;
+    Ok(Some(rampart_trace::Settings {
+        sampling,
+        service_name,
+        ..rampart_trace::Settings::new(endpoint)
+    }))
+}
+
 fn parse_redis(s: &str) -> Result<rampart_ratelimit::redis::RedisAddr, String> {
     s.parse()
 }
@@ -229,6 +273,10 @@ fn main() -> anyhow::Result<()> {
             rate_limit_redis,
             rate_limit_timeout,
             rate_limit_fail_closed,
+            tracing_otlp_endpoint,
+            tracing_otlp_protocol,
+            tracing_sampling,
+            tracing_service_name,
         } => {
             let (filter, control) = rampart::logging::init(log_format == "json");
             let workers = workers.filter(|&n| n > 0).unwrap_or_else(|| {
@@ -272,6 +320,12 @@ fn main() -> anyhow::Result<()> {
                         fail_closed: rate_limit_fail_closed,
                     }
                 }),
+                tracing: tracing_settings(
+                    tracing_otlp_endpoint,
+                    tracing_otlp_protocol,
+                    tracing_sampling,
+                    tracing_service_name,
+                )?,
                 ..GatewayOptions::new(config)
             };
             control_runtime()?.block_on(cmd::run::run(opts, Duration::from_secs(drain_timeout)))

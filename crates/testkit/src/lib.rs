@@ -5,7 +5,9 @@ pub mod blackhole;
 pub mod client;
 pub mod h2raw;
 pub mod jwt;
+pub mod otlp;
 pub mod pki;
+pub mod prometheus;
 pub mod redis;
 pub mod tcp_echo;
 pub mod tls_backend;
@@ -14,6 +16,7 @@ pub mod tls_client;
 pub use backend::{Backend, Recorded, Reply};
 pub use blackhole::Blackhole;
 pub use client::{Request, Response};
+pub use otlp::OtlpReceiver;
 pub use redis::Redis;
 
 /// A loopback port that was free a moment ago (nothing listens on it when this returns).

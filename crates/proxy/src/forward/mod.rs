@@ -39,6 +39,8 @@ pub struct Target<'a> {
     pub retry: &'a RetryPolicy,
     /// Note the attempt count on the response (for the access log).
     pub count_attempts: bool,
+    /// The request's trace, when tracing is on: each attempt gets a CLIENT span.
+    pub trace: Option<&'a crate::trace::RequestTrace<'a>>,
 }
 
 /// Attempts made for a response (a response extension when [`Target::count_attempts`]).
@@ -53,6 +55,16 @@ enum Attempt {
     NotSent(Error, Request<RequestBody>),
     /// The request (or part of it) may have reached the upstream.
     Failed(Error),
+}
+
+impl Attempt {
+    /// The upstream's status, or why there was none (for the attempt's span).
+    fn outcome(&self) -> Result<u16, &Error> {
+        match self {
+            Self::Answered(resp) => Ok(resp.status().as_u16()),
+            Self::NotSent(err, _) | Self::Failed(err) => Err(err),
+        }
+    }
 }
 
 /// Sends `req` to an endpoint of the cluster, retrying as the policy allows: on another
@@ -84,11 +96,18 @@ pub async fn send(
     let mut backoff = policy.backoff;
     let mut retry_guard = None;
     loop {
-        let Some(req) = next.take() else {
+        let Some(mut req) = next.take() else {
             unreachable!("every retry path sets the next request")
         };
         let endpoint = pick(cluster, &state, target.hash, policy, &tried)?;
+        let made = policy.attempts - retries_left + 1;
+        let span = target.trace.and_then(|trace| {
+            crate::trace::attempt(trace, cluster, &endpoint, made, req.headers_mut())
+        });
         let attempt = attempt(cluster, &state, &endpoint, req, policy.per_try_timeout).await;
+        if let Some(span) = span {
+            crate::trace::attempt_done(span, attempt.outcome());
+        }
         let retrying = retry_guard.is_some();
         let (retriable, last) = match attempt {
             Attempt::Answered(resp) => {
@@ -100,7 +119,6 @@ pub async fn send(
                     }
                     let mut resp = resp;
                     if target.count_attempts {
-                        let made = policy.attempts - retries_left + 1;
                         resp.extensions_mut().insert(Attempts(made));
                     }
                     return Ok(resp);

@@ -104,9 +104,14 @@ async fn admin_endpoints_report_state() {
         "request bytes {count} {sum}"
     );
     assert!(metrics.contains("istio_request_bytes_bucket{") && metrics.contains("le=\"10000000\""));
-    let human = gw.admin("/stats?filter=rampart_route_requests_total").await.body;
+    let human = gw
+        .admin("/stats?filter=rampart_route_requests_total")
+        .await
+        .body;
     assert!(
-        human.lines().all(|l| l.starts_with("rampart_route_requests_total{"))
+        human
+            .lines()
+            .all(|l| l.starts_with("rampart_route_requests_total{"))
             && human.contains("response_code=\"200\",response_flags=\"-\"}: 4"),
         "{human}"
     );
