@@ -44,12 +44,15 @@ fn layer4(transport: &Transport, clusters: &[ClusterSpec]) -> Option<Value> {
                     "name": &*r.name,
                     "virtualService": &*r.virtual_service,
                     "matches": r.matches.len(),
-                    "forward": r.forward.destinations.iter().zip(r.idle_timeouts.iter()).map(|(d, idle)| json!({
-                        "destination": &*d.name,
-                        "cluster": d.cluster.map(|c| clusters[c.0 as usize].key.to_string()),
-                        "weight": d.weight,
-                        "idleTimeoutMs": idle.map(|t| t.as_millis() as u64),
-                    })).collect::<Vec<_>>(),
+                    "forward": r.forward.destinations.iter().map(|d| {
+                        let cluster = d.cluster.map(|c| &clusters[c.0 as usize]);
+                        json!({
+                            "destination": &*d.name,
+                            "cluster": cluster.map(|c| c.key.to_string()),
+                            "weight": d.weight,
+                            "idleTimeoutMs": cluster.and_then(|c| c.pool.tcp_idle_timeout).map(|t| t.as_millis() as u64),
+                        })
+                    }).collect::<Vec<_>>(),
                 })
             })
             .collect()

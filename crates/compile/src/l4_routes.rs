@@ -6,23 +6,21 @@
 //! proxy and the listener (`gateways`, `port`, `sourceLabels`, `sourceNamespace`) are decided
 //! here, once: an entry that fails them is dropped, and a rule whose entries are all dropped is
 //! absent. `tls` entries keep only the `sniHosts` under the server's hosts. Destinations resolve
-//! to clusters as HTTP ones do, each with its cluster's `connectionPool.tcp.idleTimeout`.
+//! to clusters as HTTP ones do (each cluster carries its `connectionPool.tcp.idleTimeout`).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use rampart_config::networking::{
-    Destination, DestinationRule, L4MatchAttributes, RouteDestination, TlsMatchAttributes,
-    VirtualService,
+    L4MatchAttributes, RouteDestination, TlsMatchAttributes, VirtualService,
 };
-use rampart_config::{parse_duration, ConfigSet, Resource, Severity};
+use rampart_config::{Resource, Severity};
 use rampart_model::cidr::Cidr;
 use rampart_model::route::{Forward, HeaderOps, WeightedDestination};
-use rampart_model::tcp::{TcpMatch, TcpRoutes, TcpRule, DEFAULT_IDLE_TIMEOUT};
+use rampart_model::tcp::{TcpMatch, TcpRoutes, TcpRule};
 use rampart_model::ServerName;
 
 use crate::gateways::{binds, BoundServer, L4Cx};
-use crate::hosts::{covered_by, exported_to, gateway_ref, intersect, resolve_short};
+use crate::hosts::{gateway_ref, intersect, resolve_short};
 
 /// Which of a VirtualService's layer-4 route lists a server serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,13 +140,12 @@ fn compile_rule(
     }
     let vs = at.vs;
     let name = format!("{}/{}.{list}.{index}", vs.meta.namespace, vs.meta.name);
-    let (forward, idle_timeouts) = destinations(cx, vs, &path, &name, route)?;
+    let forward = destinations(cx, vs, &path, &name, route)?;
     Some(TcpRule {
         virtual_service: format!("{}/{}", vs.meta.namespace, vs.meta.name).into(),
         name: name.into(),
         matches: kept,
         forward,
-        idle_timeouts,
     })
 }
 
@@ -227,18 +224,17 @@ fn sni_hosts(at: &Binding<'_, '_, '_>, sni_hosts: &[String]) -> Vec<ServerName> 
     names.iter().map(|n| ServerName::parse(n)).collect()
 }
 
-/// The weighted destinations of a rule and their idle timeouts; `None` (rule absent) when no
-/// destination has weight (validation reports it).
+/// The weighted destinations of a rule; `None` (rule absent) when no destination has weight
+/// (validation reports it).
 fn destinations(
     cx: &mut L4Cx<'_, '_>,
     vs: &Resource<VirtualService>,
     path: &str,
     rule_name: &str,
     route: &[RouteDestination],
-) -> Option<(Forward, Box<[Option<Duration>]>)> {
+) -> Option<Forward> {
     let single = route.len() == 1;
     let mut destinations = Vec::with_capacity(route.len());
-    let mut idle_timeouts = Vec::with_capacity(route.len());
     for (k, d) in route.iter().enumerate() {
         let weight = match single {
             true => 1,
@@ -251,7 +247,6 @@ fn destinations(
         let resolved = cx.clusters.resolve(&d.destination, vs, &at, cx.diags);
         let version = resolved.subset.as_deref().unwrap_or("unknown");
         let stat = cx.stats.id(rule_name, &resolved.host, version);
-        idle_timeouts.push(idle_timeout(cx, &d.destination, &resolved.host));
         destinations.push(WeightedDestination {
             cluster: resolved.cluster,
             weight,
@@ -268,90 +263,10 @@ fn destinations(
     if total_weight == 0 {
         return None;
     }
-    let forward = Forward {
+    Some(Forward {
         destinations,
         total_weight,
-    };
-    Some((forward, idle_timeouts.into()))
-}
-
-/// `connectionPool.tcp.idleTimeout` for a destination, with Istio's precedence (subset
-/// port-level, subset, port-level, top-level: the first `connectionPool` found decides) and
-/// default (1h; `0s` disables).
-fn idle_timeout(cx: &L4Cx<'_, '_>, dest: &Destination, host: &str) -> Option<Duration> {
-    let default = Some(DEFAULT_IDLE_TIMEOUT);
-    let Some(dr) = destination_rule(cx.set, &cx.me.namespace, host) else {
-        return default;
-    };
-    let port = dest
-        .port
-        .as_ref()
-        .map(|p| p.number)
-        .or_else(|| only_port(cx.set, &cx.me.namespace, host));
-    let subset = dest.subset.as_deref().filter(|s| !s.is_empty());
-    let subset_policy = subset
-        .and_then(|name| dr.spec.subsets.iter().find(|s| s.name == name))
-        .and_then(|s| s.traffic_policy.as_ref());
-    let layers = [subset_policy, dr.spec.traffic_policy.as_ref()];
-    let pool = layers.into_iter().flatten().find_map(|tp| {
-        let port_level = tp
-            .port_level_settings
-            .iter()
-            .find(|pl| port.is_some() && pl.port.as_ref().map(|p| p.number) == port);
-        port_level
-            .and_then(|pl| pl.connection_pool.as_ref())
-            .or(tp.connection_pool.as_ref())
-    });
-    let configured = pool
-        .and_then(|p| p.tcp.as_ref())
-        .and_then(|t| t.idle_timeout.as_deref())
-        .and_then(|d| parse_duration(d).ok());
-    match configured {
-        Some(d) if d.is_zero() => None,
-        Some(d) => Some(d),
-        None => default,
-    }
-}
-
-/// The DestinationRule for `host` visible from `viewer_ns`: exact host first, then the most
-/// specific wildcard (as the cluster builder chooses it).
-fn destination_rule<'a>(
-    set: &'a ConfigSet,
-    viewer_ns: &str,
-    host: &str,
-) -> Option<&'a Resource<DestinationRule>> {
-    let named = |dr: &Resource<DestinationRule>| resolve_short(&dr.spec.host, &dr.meta.namespace);
-    let visible = |dr: &&'a Resource<DestinationRule>| {
-        exported_to(&dr.spec.export_to, &dr.meta.namespace, viewer_ns)
-    };
-    let rules = &set.destination_rules;
-    rules
-        .iter()
-        .filter(visible)
-        .find(|dr| named(dr) == host)
-        .or_else(|| {
-            rules
-                .iter()
-                .filter(visible)
-                .filter(|dr| covered_by(host, &named(dr)))
-                .max_by_key(|dr| named(dr).len())
-        })
-}
-
-/// The port of a single-port service (a destination may then leave `port` out).
-fn only_port(set: &ConfigSet, viewer_ns: &str, host: &str) -> Option<u32> {
-    let se = set.service_entries.iter().find(|se| {
-        exported_to(&se.spec.export_to, &se.meta.namespace, viewer_ns)
-            && se
-                .spec
-                .hosts
-                .iter()
-                .any(|h| resolve_short(h, &se.meta.namespace) == host)
-    })?;
-    match se.spec.ports.as_slice() {
-        [only] => Some(only.number),
-        _ => None,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub fn pool_settings(
         out.max_connections = threshold(tcp.max_connections);
         out.max_connection_duration =
             duration(tcp.max_connection_duration.as_deref()).filter(|d| !d.is_zero());
+        if let Some(idle) = duration(tcp.idle_timeout.as_deref()) {
+            // `0s` disables the idle timeout.
+            out.tcp_idle_timeout = (!idle.is_zero()).then_some(idle);
+        }
         out.tcp_keepalive = tcp.tcp_keepalive.as_ref().map(|k| TcpKeepalive {
             probes: k.probes.filter(|&p| p > 0),
             time: duration(k.time.as_deref()).filter(|d| !d.is_zero()),

@@ -81,6 +81,9 @@ pub struct PoolSettings {
     pub max_concurrent_streams: u32,
     /// `http.idleTimeout`: close pooled connections idle this long (default 1h).
     pub idle_timeout: Duration,
+    /// `tcp.idleTimeout`: close a TCP-proxied connection (`tcp`/`tls` routes) after this long
+    /// without a byte either way (default 1h); `None` when `0s` turned it off.
+    pub tcp_idle_timeout: Option<Duration>,
     /// `tcp.maxConnectionDuration`: stop reusing connections this old.
     pub max_connection_duration: Option<Duration>,
     /// `tcp.tcpKeepalive`.
@@ -100,6 +103,7 @@ impl Default for PoolSettings {
             max_requests_per_connection: 0,
             max_concurrent_streams: 0,
             idle_timeout: Duration::from_secs(3600),
+            tcp_idle_timeout: Some(Duration::from_secs(3600)),
             max_connection_duration: None,
             tcp_keepalive: None,
             http2_keepalive: None,

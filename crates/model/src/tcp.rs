@@ -6,14 +6,10 @@
 //! suffix), as Envoy picks among the SNI filter chains Istio generates for `tls` routes.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use crate::cidr::Cidr;
 use crate::listener::ServerName;
-use crate::route::{Forward, WeightedDestination};
-
-/// Istio's (Envoy `tcp_proxy`'s) idle timeout when `connectionPool.tcp.idleTimeout` is unset.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+use crate::route::Forward;
 
 /// The ordered layer-4 rules of one listener (or of one TLS chain of it).
 #[derive(Debug, Default)]
@@ -64,11 +60,8 @@ pub struct TcpRule {
     pub name: Box<str>,
     /// Alternatives (OR); empty matches every connection.
     pub matches: Vec<TcpMatch>,
-    /// Weighted destinations.
+    /// Weighted destinations (each cluster carries its `connectionPool.tcp.idleTimeout`).
     pub forward: Forward,
-    /// Idle timeout of each destination (`connectionPool.tcp.idleTimeout` of its cluster), in
-    /// `forward.destinations` order; `None` when `0s` disabled it.
-    pub idle_timeouts: Box<[Option<Duration>]>,
 }
 
 impl TcpRule {
@@ -78,24 +71,6 @@ impl TcpRule {
             return Some(0);
         }
         self.matches.iter().filter_map(|m| m.rank(conn)).max()
-    }
-
-    /// The destination for a uniformly random `roll` in `0..forward.total_weight`, with its
-    /// idle timeout.
-    pub fn pick(&self, roll: u32) -> (&WeightedDestination, Option<Duration>) {
-        let dest = self.forward.pick(roll);
-        let index = self
-            .forward
-            .destinations
-            .iter()
-            .position(|d| std::ptr::eq(d, dest))
-            .unwrap_or(0);
-        let idle = self
-            .idle_timeouts
-            .get(index)
-            .copied()
-            .unwrap_or(Some(DEFAULT_IDLE_TIMEOUT));
-        (dest, idle)
     }
 }
 
@@ -178,10 +153,6 @@ mod tests {
                 destinations,
                 total_weight: weights.iter().sum(),
             },
-            idle_timeouts: weights
-                .iter()
-                .map(|&w| Some(Duration::from_millis(u64::from(w))))
-                .collect(),
         }
     }
 
@@ -264,20 +235,5 @@ mod tests {
             port: 444,
             ..conn(None)
         }));
-    }
-
-    #[test]
-    fn picks_carry_their_destination_idle_timeout() {
-        let r = rule("split", vec![], &[80, 20]);
-        let (d, idle) = r.pick(79);
-        assert_eq!(
-            (&*d.name, idle),
-            ("split-0", Some(Duration::from_millis(80)))
-        );
-        let (d, idle) = r.pick(80);
-        assert_eq!(
-            (&*d.name, idle),
-            ("split-1", Some(Duration::from_millis(20)))
-        );
     }
 }

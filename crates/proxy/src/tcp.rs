@@ -35,7 +35,7 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Layer 4 has its own idle timeout (the route's), not HTTP's.
+    // Layer 4 has its own idle timeout (the destination cluster's), not HTTP's.
     cx.clock.detach();
     let active = cx.shared.active();
     let conn = TcpConn {
@@ -51,12 +51,14 @@ pub async fn serve<S>(
         }
         return;
     };
-    let (dest, idle) = rule.pick(fastrand::u32(..rule.forward.total_weight));
+    let dest = rule
+        .forward
+        .pick(fastrand::u32(..rule.forward.total_weight));
     let Some(stats) = active.stats.get(dest.stat as usize).cloned() else {
         return;
     };
-    let mut upstream = match connect(&cx, &active, dest).await {
-        Ok(upstream) => upstream,
+    let (mut upstream, idle) = match connect(&cx, &active, dest).await {
+        Ok(connected) => connected,
         Err(flag) => {
             tracing::debug!(
                 peer = %cx.peer,
@@ -97,20 +99,23 @@ fn refuse(stats: &RequestStats, flag: ResponseFlag) {
     stats.tcp.closed(flag.into());
 }
 
-/// The destination's cluster connected to, or the flag that says why not.
+/// The destination's cluster connected to, with the cluster's idle timeout
+/// (`connectionPool.tcp.idleTimeout`), or the flag that says why not.
 async fn connect(
     cx: &ConnCx,
     active: &Active,
     dest: &WeightedDestination,
-) -> Result<TcpUpstream, ResponseFlag> {
+) -> Result<(TcpUpstream, Option<std::time::Duration>), ResponseFlag> {
     let cluster = dest
         .cluster
         .and_then(|id| active.clusters.get(id.0 as usize))
         .ok_or(ResponseFlag::NoClusterFound)?;
     let state = Arc::clone(&cluster.state());
+    let idle = state.spec.pool.tcp_idle_timeout;
     cluster
         .connect_tcp(&state, cx.peer.ip())
         .await
+        .map(|upstream| (upstream, idle))
         .map_err(|err| {
             tracing::debug!(cluster = %cluster.key, error = %err, "tcp connect failed");
             match err {

@@ -136,11 +136,14 @@ fn weighted_subsets_with_their_idle_timeouts() {
             "outbound|9000|v2|echo.default.svc.cluster.local"
         ]
     );
-    // v1 inherits the top-level `0s` (disabled); v2 has its own.
-    assert_eq!(
-        &*rule.idle_timeouts,
-        [None, Some(Duration::from_millis(300))]
-    );
+    // v1 inherits the top-level `0s` (disabled); v2 has its own (the cluster carries it).
+    let idle: Vec<_> = rule
+        .forward
+        .destinations
+        .iter()
+        .map(|d| c.snapshot.cluster(d.cluster.unwrap()).pool.tcp_idle_timeout)
+        .collect();
+    assert_eq!(idle, [None, Some(Duration::from_millis(300))]);
     assert!(routes.find(&conn(None)).is_some());
     let dumped = c.snapshot.dump["listeners"]
         .as_array()
