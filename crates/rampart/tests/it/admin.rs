@@ -160,7 +160,7 @@ async fn drain_finishes_in_flight_requests_and_turns_ready_off() {
 
 #[tokio::test]
 async fn access_log_lines_are_json_with_envoy_flags() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let ok = rampart_testkit::Backend::with("ok", |_| {
         rampart_testkit::Reply::new(200, "fine").header("x-a", "b")
@@ -241,16 +241,7 @@ spec:
             .unwrap();
         assert_eq!(resp.status.as_u16(), *code, "{host}{path}");
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let lines = loop {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        if lines.len() >= cases.len() {
-            break lines;
-        }
-        assert!(Instant::now() < deadline, "only {} lines", lines.len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let lines = crate::support::log_lines(&file, cases.len()).await;
     for ((host, path, code, flags), line) in cases.iter().zip(&lines) {
         let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
         assert_eq!(v["authority"], *host, "{line}");
@@ -306,7 +297,7 @@ async fn ad04_admin_output_never_shows_secrets() {
 /// overflow) and RL (rate limited).
 #[tokio::test]
 async fn access_log_flags_uh_uo_rl() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let slow = rampart_testkit::Backend::with("slow", |_| {
         rampart_testkit::Reply::new(200, "slow").delayed(Duration::from_millis(500))
@@ -416,22 +407,11 @@ spec:
     }
     codes.sort_unstable();
     assert_eq!(codes, [200, 200, 503], "one overflow");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let lines: Vec<serde_json::Value> = loop {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        if text.lines().count() >= 6 {
-            break text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {} lines",
-            text.lines().count()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let lines: Vec<serde_json::Value> = crate::support::log_lines(&file, 6)
+        .await
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let flags_of = |path: &str, code: u16| -> Vec<String> {
         lines
             .iter()

@@ -187,6 +187,25 @@ pub fn app_config(port: u16) -> String {
     )
 }
 
+/// The access-log lines in `file` once there are at least `n` (bounded: panics after 10 s; the
+/// writer flushes every 100 ms).
+pub async fn log_lines(file: &std::path::Path, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} access-log lines, want {n}",
+            lines.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls `cond` until it holds (bounded: panics after 10 s).
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -1,7 +1,5 @@
 //! Istio's `Telemetry` resource: access logging switched per configuration, bad fields refused.
 
-use std::time::{Duration, Instant};
-
 use rampart_testkit::Backend;
 
 use crate::support::{app_config, temp_dir, TestGateway};
@@ -23,13 +21,6 @@ spec:
   tracing: [{randomSamplingPercentage: 25.0}]
 ";
 
-fn lines(file: &std::path::Path) -> usize {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .count()
-}
-
 #[tokio::test]
 async fn access_logging_follows_the_telemetry_resource() {
     let be = Backend::start("app").await;
@@ -49,12 +40,7 @@ async fn access_logging_follows_the_telemetry_resource() {
     gw.write(&format!("{base}{LOGGING_ON}"));
     gw.gw.reload().await.expect("reload");
     assert_eq!(gw.get("a.example", "/on").send().await.unwrap().status, 200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lines(&file) < 1 {
-        assert!(Instant::now() < deadline, "no access log line");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let text = std::fs::read_to_string(&file).unwrap();
+    let text = crate::support::log_lines(&file, 1).await.join("\n");
     assert!(
         text.contains("\"/on\"") && !text.contains("\"/off\""),
         "{text}"

@@ -704,16 +704,8 @@ async fn access_log_records_the_sni_and_tls_version() {
     .await
     .unwrap();
     assert_eq!(resp.status, 418);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let line = loop {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        if let Some(line) = text.lines().next() {
-            break line.to_string();
-        }
-        assert!(std::time::Instant::now() < deadline, "no access log line");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
-    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let lines = crate::support::log_lines(&file, 1).await;
+    let entry: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(entry["requested_server_name"], "httpbin.example.com");
     assert_eq!(entry["downstream_tls_version"], "TLSv1.3");
     assert_eq!(entry["downstream_tls_cipher"], "TLS13_AES_256_GCM_SHA384");
