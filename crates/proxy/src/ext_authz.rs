@@ -115,7 +115,9 @@ async fn ask<B>(
     };
     let mut flags = ResponseFlags::NONE;
     let call = async {
-        let resp = forward::send(&target, check, None, &mut flags).await.ok()?;
+        let resp = forward::send(&target, Box::new(check), None, &mut flags)
+            .await
+            .ok()?;
         let (parts, body) = resp.into_parts();
         let body = Limited::new(body, MAX_DENY_BODY).collect().await.ok()?;
         Some((parts, body.to_bytes()))

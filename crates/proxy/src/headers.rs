@@ -101,7 +101,8 @@ impl Refusal {
 /// Edge sanitising, before routing: names with `_` and a missing or malformed HTTP/1.1 `Host`
 /// are refused; `x-envoy-*`
 /// headers (Envoy's internal controls: timeouts, retries, original path…) are removed, as Envoy
-/// removes them from external requests. One pass over the names; a Vec only when there is
+/// removes them from external requests, and so is a client's own `x-forwarded-client-cert`
+/// (Envoy's SANITIZE_SET: only the gateway sets it, from a verified client certificate). One pass over the names; a Vec only when there is
 /// something to remove.
 pub fn sanitize_request(version: http::Version, headers: &mut HeaderMap) -> Result<(), Refusal> {
     let mut internal: Vec<HeaderName> = Vec::new();
@@ -110,7 +111,7 @@ pub fn sanitize_request(version: http::Version, headers: &mut HeaderMap) -> Resu
         if n.contains(&b'_') {
             return Err(Refusal::Underscore);
         }
-        if n.starts_with(b"x-envoy-") {
+        if n.starts_with(b"x-envoy-") || n == b"x-forwarded-client-cert" {
             internal.push(name.clone());
         }
     }
@@ -268,7 +269,46 @@ fn generate_request_id() -> HeaderValue {
         out[at + 1] = HEX[usize::from(b & 0xf)];
         at += 2;
     }
-    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    slab_value(&out)
+}
+
+/// `n` in decimal as a header value, cut from the per-thread block (`HeaderValue::from(u64)`
+/// makes two allocations).
+pub fn number_value(mut n: u64) -> HeaderValue {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    slab_value(&digits[at..])
+}
+
+/// A header value holding a copy of `bytes` (visible ASCII), cut from a per-thread block:
+/// one allocation per [`SLAB_BYTES`] of values instead of one per value.
+fn slab_value(bytes: &[u8]) -> HeaderValue {
+    let shared = SLAB.with_borrow_mut(|slab| {
+        if slab.capacity() - slab.len() < bytes.len() {
+            // Reuses the block when every value cut from it is gone, else starts a new one.
+            slab.reserve(SLAB_BYTES);
+        }
+        slab.extend_from_slice(bytes);
+        slab.split().freeze()
+    });
+    HeaderValue::from_maybe_shared(shared).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// Bytes of generated header values cut from one allocation.
+const SLAB_BYTES: usize = 4096;
+
+thread_local! {
+    /// The block generated header values (request ids, durations) are cut from.
+    static SLAB: std::cell::RefCell<bytes::BytesMut> =
+        std::cell::RefCell::new(bytes::BytesMut::new());
 }
 
 #[cfg(test)]
@@ -276,7 +316,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sanitizing_refuses_underscores_and_drops_envoy_controls() {
+    fn sanitizing_refuses_underscores_and_drops_envoy_controls_and_client_xfcc() {
         let mut h = HeaderMap::new();
         h.insert("x-envoy-retry-on", HeaderValue::from_static("5xx"));
         h.insert(
@@ -284,10 +324,14 @@ mod tests {
             HeaderValue::from_static("1"),
         );
         h.insert("x-request-id", HeaderValue::from_static("r"));
+        h.insert(
+            "x-forwarded-client-cert",
+            HeaderValue::from_static("By=spoofed"),
+        );
         h.insert(header::HOST, HeaderValue::from_static("a.example:8080"));
         let v11 = http::Version::HTTP_11;
         assert_eq!(sanitize_request(v11, &mut h), Ok(()));
-        assert_eq!(h.len(), 2);
+        assert_eq!(h.len(), 2, "x-request-id and host are left: {h:?}");
         h.insert("x_forwarded_for", HeaderValue::from_static("1.2.3.4"));
         assert_eq!(sanitize_request(v11, &mut h), Err(Refusal::Underscore));
     }
@@ -350,6 +394,13 @@ mod tests {
         set_forwarded(&mut h, &HeaderValue::from_static("127.0.0.1"), "http", 0);
         assert_eq!(h.get(X_FORWARDED_FOR).unwrap(), "10.0.0.1,127.0.0.1");
         assert_eq!(h.get(X_FORWARDED_PROTO).unwrap(), "http");
+    }
+
+    #[test]
+    fn numbers_are_decimal() {
+        for n in [0, 7, 10, 1234, u64::MAX] {
+            assert_eq!(number_value(n), n.to_string().as_str());
+        }
     }
 
     #[test]

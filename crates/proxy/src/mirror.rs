@@ -50,7 +50,9 @@ pub fn spawn(mirrors: &[Mirror], replay: &Replay, active: &Arc<Active>) {
                 trace: None,
             };
             let sent = tokio::time::timeout(MIRROR_TIMEOUT, async {
-                let resp = forward::send(&target, req, None, &mut flags).await.ok()?;
+                let resp = forward::send(&target, Box::new(req), None, &mut flags)
+                    .await
+                    .ok()?;
                 let status = resp.status().as_u16();
                 // Read the answer to the end so the connection can be reused.
                 let _ = resp.into_body().collect().await;

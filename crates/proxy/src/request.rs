@@ -451,7 +451,7 @@ async fn proxy(
     let (mut parts, body) = resp.into_parts();
     parts.headers.insert(
         headers::X_ENVOY_UPSTREAM_SERVICE_TIME,
-        HeaderValue::from(upstream_ms),
+        headers::number_value(upstream_ms),
     );
     if let Some(cookie) = hashed.set_cookie {
         parts.headers.append(http::header::SET_COOKIE, cookie);
@@ -474,7 +474,7 @@ fn upstream_request(
     route: &Route,
     matched: Option<usize>,
     dest: &WeightedDestination,
-) -> (Request<RequestBody>, Option<hyper::upgrade::OnUpgrade>) {
+) -> (Box<Request<RequestBody>>, Option<hyper::upgrade::OnUpgrade>) {
     let upgrade = headers::is_upgrade(req.headers());
     let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
@@ -525,10 +525,10 @@ fn upstream_request(
     }
     parts.version = Version::HTTP_11;
     (
-        http::Request::from_parts(
+        Box::new(http::Request::from_parts(
             parts,
             RequestBody::Incoming(ClientBody::new(body, cx.shared.options.max_request_body)),
-        ),
+        )),
         downstream_upgrade,
     )
 }

@@ -147,13 +147,9 @@ fn session_info(session: &rustls::ServerConnection, sni: Option<Arc<str>>) -> Tl
 /// Envoy's `SANITIZE_SET` (Istio's gateway default): a client's `x-forwarded-client-cert` is
 /// never forwarded; the gateway sets its own for a verified client certificate.
 pub fn set_client_cert(headers: &mut HeaderMap, tls: Option<&TlsInfo>) {
-    match tls.and_then(|t| t.xfcc.clone()) {
-        Some(v) => {
-            headers.insert(X_FORWARDED_CLIENT_CERT, v);
-        }
-        None => {
-            headers.remove(X_FORWARDED_CLIENT_CERT);
-        }
+    // A client's own copy was removed with the edge sanitising (`headers::sanitize_request`).
+    if let Some(v) = tls.and_then(|t| t.xfcc.clone()) {
+        headers.insert(X_FORWARDED_CLIENT_CERT, v);
     }
 }
 

@@ -292,7 +292,11 @@ impl Cluster {
 
     /// The pending path: dial when under `maxConnections`, else wait for a connection of this
     /// endpoint (on any worker) to go idle, or for a slot to free.
-    async fn open_h1(&self, spec: &ClusterSpec, endpoint: &Arc<Endpoint>) -> Result<H1Conn, Error> {
+    async fn open_h1(
+        &self,
+        spec: &ClusterSpec,
+        endpoint: &Arc<Endpoint>,
+    ) -> Result<Box<H1Conn>, Error> {
         let limits = &spec.pool;
         let _pending = self
             .load
@@ -332,7 +336,7 @@ pub struct Conn {
 #[derive(Debug)]
 enum ConnKind {
     H1 {
-        conn: H1Conn,
+        conn: Box<H1Conn>,
         idle: IdleQueue,
     },
     H2 {

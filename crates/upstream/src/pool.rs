@@ -79,7 +79,7 @@ impl Default for WorkerPool {
 
 impl WorkerPool {
     /// An idle HTTP/1.1 connection that is still usable, if any (stale ones are closed).
-    pub fn take_idle(&self, limits: &PoolSettings) -> Option<H1Conn> {
+    pub fn take_idle(&self, limits: &PoolSettings) -> Option<Box<H1Conn>> {
         let mut now = None;
         while let Some(mut conn) = self.idle.pop() {
             let now = *now.get_or_insert_with(Instant::now);

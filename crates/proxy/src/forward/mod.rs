@@ -52,7 +52,7 @@ enum Attempt {
     /// The upstream answered.
     Answered(Response<PooledBody>),
     /// Nothing of the request reached an upstream; here it is back.
-    NotSent(Error, Request<RequestBody>),
+    NotSent(Error, Box<Request<RequestBody>>),
     /// The request (or part of it) may have reached the upstream.
     Failed(Error),
 }
@@ -70,9 +70,12 @@ impl Attempt {
 /// Sends `req` to an endpoint of the cluster, retrying as the policy allows: on another
 /// endpoint when there is one, after a jittered exponential back-off, within the cluster's
 /// retry budget. `replay` is the request kept for sending again, when the caller made one.
+///
+/// The request is boxed so that each async step it passes through moves a pointer, not the
+/// whole request (callgrind: ten copies of it per request were 3% of all instructions).
 pub async fn send(
     target: &Target<'_>,
-    req: Request<RequestBody>,
+    mut req: Box<Request<RequestBody>>,
     replay: Option<Replay>,
     flags: &mut ResponseFlags,
 ) -> Result<Response<PooledBody>, Error> {
@@ -83,7 +86,6 @@ pub async fn send(
         flags.insert(ResponseFlag::UpstreamOverflow);
         return Err(rampart_upstream::Error::Overflow(overflow).into());
     }
-    let mut req = req;
     let conditions = retry_on::Conditions::for_request(policy, &req, state.spec.protocol);
     let mut replay = match replay {
         Some(replay) => Some(replay),
@@ -166,7 +168,7 @@ pub async fn send(
         }
         if next.is_none() {
             match replay.as_mut().and_then(Replay::request) {
-                Some(again) => next = Some(again),
+                Some(again) => next = Some(Box::new(again)),
                 // The body could not be kept (too large, still streaming): no retry.
                 None => return last,
             }
@@ -191,7 +193,7 @@ async fn attempt(
     cluster: &Cluster,
     state: &ClusterState,
     endpoint: &Arc<Endpoint>,
-    req: Request<RequestBody>,
+    req: Box<Request<RequestBody>>,
     per_try_timeout: Option<Duration>,
 ) -> Attempt {
     // Built in each arm, so the attempt future holds one exchange, not two.
@@ -212,17 +214,17 @@ async fn exchange(
     cluster: &Cluster,
     state: &ClusterState,
     endpoint: &Arc<Endpoint>,
-    mut req: Request<RequestBody>,
+    mut req: Box<Request<RequestBody>>,
 ) -> Attempt {
     loop {
         let conn = match cluster.checkout(state, endpoint).await {
             Ok(conn) => conn,
             Err(err) => return Attempt::NotSent(err.into(), req),
         };
-        match conn.send(req).await {
+        match conn.send(*req).await {
             Ok(resp) => return Attempt::Answered(resp),
             Err(err) => match err.unsent {
-                Some(unsent) => req = unsent,
+                Some(unsent) => req = Box::new(unsent),
                 None => return Attempt::Failed(err.error.into()),
             },
         }

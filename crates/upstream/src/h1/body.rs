@@ -16,65 +16,62 @@ use crate::error::Error;
 use crate::stream::{ReadHalf, Stream, WriteHalf};
 use std::time::Instant;
 
-/// How the body reaches its connection.
+/// How the body reaches its connection (boxed either way, so the body stays small).
 #[derive(Debug)]
 pub(super) enum Link {
     /// The request was fully written; the connection is whole.
-    Whole(H1Conn),
-    /// A streamed request body is still being written by `writer`, beside this reader.
-    Split {
-        read: ReadHalf,
-        writer: BodyWriter,
-        read_buf: BytesMut,
-        life: Lifetime,
-    },
-    /// Writing the request failed: the answer can still be read, the connection not reused.
-    ReadOnly { read: ReadHalf, read_buf: BytesMut },
+    Whole(Box<H1Conn>),
+    /// The connection was split to stream the request body beside the response reader.
+    Split(Box<SplitLink>),
+}
+
+/// The read half of a split connection, and what became of its write half.
+#[derive(Debug)]
+pub(super) struct SplitLink {
+    pub(super) read: ReadHalf,
+    pub(super) read_buf: BytesMut,
+    /// The task still writing the request body (`None`: writing failed, so the answer can
+    /// still be read but the connection is not reused).
+    pub(super) writer: Option<BodyWriter>,
+    pub(super) life: Lifetime,
 }
 
 impl Link {
     fn read_buf(&mut self) -> &mut BytesMut {
         match self {
             Link::Whole(conn) => &mut conn.read_buf,
-            Link::Split { read_buf, .. } | Link::ReadOnly { read_buf, .. } => read_buf,
+            Link::Split(split) => &mut split.read_buf,
         }
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         match self {
             Link::Whole(conn) => poll_read(&mut conn.stream, &mut conn.read_buf, cx),
-            Link::Split { read, read_buf, .. } | Link::ReadOnly { read, read_buf } => {
-                poll_read(read, read_buf, cx)
-            }
+            Link::Split(split) => poll_read(&mut split.read, &mut split.read_buf, cx),
         }
     }
 
     /// The whole connection again, if the request body has been written completely.
-    fn into_conn(self) -> Option<H1Conn> {
-        match self {
-            Link::Whole(conn) => Some(conn),
-            Link::Split {
-                read,
-                mut writer,
-                read_buf,
-                life,
-            } => {
-                // The writer has almost always finished by the end of the response; if not,
-                // the connection is not reused (nothing waits for it).
-                let mut cx = Context::from_waker(Waker::noop());
-                match Pin::new(&mut writer.0).poll(&mut cx) {
-                    Poll::Ready(Ok(Ok(write))) => {
-                        let stream = read.reunite(write).ok()?;
-                        Some(H1Conn {
-                            stream,
-                            read_buf,
-                            life,
-                        })
-                    }
-                    _ => None,
-                }
+    fn into_conn(self) -> Option<Box<H1Conn>> {
+        let split = match self {
+            Link::Whole(conn) => return Some(conn),
+            Link::Split(split) => *split,
+        };
+        // The writer has almost always finished by the end of the response; if not, the
+        // connection is not reused (nothing waits for it).
+        let mut writer = split.writer?;
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut writer.0).poll(&mut cx) {
+            Poll::Ready(Ok(Ok(write))) => {
+                let stream = split.read.reunite(write).ok()?;
+                Some(Box::new(H1Conn {
+                    stream,
+                    read_buf: split.read_buf,
+                    write_buf: Vec::new(),
+                    life: split.life,
+                }))
             }
-            Link::ReadOnly { .. } => None,
+            _ => None,
         }
     }
 }
@@ -129,13 +126,11 @@ impl H1Body {
             return None;
         }
         self.kind = BodyKind::Done;
-        match self.link.take()?.into_conn() {
-            Some(c) => Some(UpgradedConn {
-                stream: c.stream,
-                leftover: c.read_buf.freeze(),
-            }),
-            None => None,
-        }
+        let c = self.link.take()?.into_conn()?;
+        Some(UpgradedConn {
+            stream: c.stream,
+            leftover: c.read_buf.freeze(),
+        })
     }
 
     /// Gives the connection back when it can carry another request.

@@ -174,14 +174,16 @@ pub fn parse_head(
         .collect();
     let head: Bytes = buf.split_to(len).freeze();
     let mut map = HeaderMap::with_capacity(spans.len());
+    let mut fields = FramingFields::default();
     for &(ns, nl, vs, vl) in &spans {
         let name = HeaderName::from_bytes(&head[ns..ns + nl])
             .map_err(|_| Error::Protocol("invalid response header name".into()))?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
             .map_err(|_| Error::Protocol("invalid response header value".into()))?;
+        fields.note(&name, &value);
         map.append(name, value);
     }
-    let framing = framing(status, version, &map, head_request)?;
+    let framing = framing(status, version, &fields, head_request)?;
     let mut resp = Response::new(());
     *resp.status_mut() = status;
     *resp.version_mut() = version;
@@ -189,89 +191,99 @@ pub fn parse_head(
     Ok(Some((resp, framing)))
 }
 
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+/// What the framing rules read from a head's fields, gathered while the fields are stored (so
+/// no field is looked up again).
+#[derive(Debug, Default)]
+struct FramingFields {
+    /// `Connection` lists `close`.
+    close: bool,
+    /// `Connection` lists `keep-alive`.
+    keep_alive: bool,
+    /// `Transfer-Encoding` present; whether its last coding is `chunked`.
+    transfer_encoding: Option<bool>,
+    /// `Content-Length`, its values all equal.
+    content_length: Option<u64>,
+    /// Why `Content-Length` is unusable (only an error when it frames the body).
+    bad_length: Option<&'static str>,
+}
+
+impl FramingFields {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if name == CONNECTION {
+            for token in tokens(value) {
+                self.close |= token.eq_ignore_ascii_case("close");
+                self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        } else if name == TRANSFER_ENCODING {
+            // Across several fields, the last coding of the last one counts.
+            let last = tokens(value).last();
+            let chunked = last.is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
+            self.transfer_encoding = Some(chunked);
+        } else if name == CONTENT_LENGTH {
+            for part in value.to_str().unwrap_or("x").split(',') {
+                match part.trim().parse::<u64>() {
+                    Err(_) => self.bad_length = Some("invalid content-length"),
+                    Ok(n) if self.content_length.is_some_and(|l| l != n) => {
+                        self.bad_length = Some("conflicting content-length values");
+                    }
+                    Ok(n) => self.content_length = Some(n),
+                }
+            }
+        }
+    }
+}
+
+/// The comma-separated tokens of a field value, trimmed (none if it is not text).
+fn tokens(value: &HeaderValue) -> impl Iterator<Item = &str> {
+    value
+        .to_str()
+        .ok()
+        .into_iter()
         .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+        .map(str::trim)
 }
 
 /// RFC 9112 §6.3 message body length.
 fn framing(
     status: StatusCode,
     version: Version,
-    headers: &HeaderMap,
+    fields: &FramingFields,
     head_request: bool,
 ) -> Result<Framing, Error> {
     let reusable = if version == Version::HTTP_11 {
-        !has_token(headers, &CONNECTION, "close")
+        !fields.close
     } else {
-        has_token(headers, &CONNECTION, "keep-alive")
+        fields.keep_alive
     };
-    if status == StatusCode::SWITCHING_PROTOCOLS {
+    let body = if status == StatusCode::SWITCHING_PROTOCOLS {
         return Ok(Framing {
             body: BodyKind::Upgrade,
             reusable: false,
         });
-    }
-    if head_request
+    } else if head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
     {
-        return Ok(Framing {
-            body: BodyKind::Empty,
-            reusable,
-        });
-    }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        let last_is_chunked = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .last()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if last_is_chunked {
-            Framing {
-                body: BodyKind::Chunked(Chunk::Size),
-                reusable,
-            }
-        } else {
-            Framing {
-                body: BodyKind::UntilClose,
-                reusable: false,
-            }
-        });
-    }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.to_str().unwrap_or("x").split(',') {
-            let n: u64 = part
-                .trim()
-                .parse()
-                .map_err(|_| Error::Protocol("invalid content-length".into()))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(Error::Protocol("conflicting content-length values".into()));
-            }
-            length = Some(n);
+        BodyKind::Empty
+    } else if let Some(last_is_chunked) = fields.transfer_encoding {
+        match last_is_chunked {
+            true => BodyKind::Chunked(Chunk::Size),
+            false => BodyKind::UntilClose,
         }
-    }
-    Ok(match length {
-        Some(0) => Framing {
-            body: BodyKind::Empty,
-            reusable,
-        },
-        Some(n) => Framing {
-            body: BodyKind::Length(n),
-            reusable,
-        },
-        None => Framing {
-            body: BodyKind::UntilClose,
-            reusable: false,
-        },
+    } else if let Some(why) = fields.bad_length {
+        return Err(Error::Protocol(why.into()));
+    } else {
+        match fields.content_length {
+            Some(0) => BodyKind::Empty,
+            Some(n) => BodyKind::Length(n),
+            None => BodyKind::UntilClose,
+        }
+    };
+    Ok(Framing {
+        body,
+        // A body delimited by the connection's close leaves nothing to reuse.
+        reusable: reusable && body != BodyKind::UntilClose,
     })
 }
 

@@ -34,15 +34,22 @@ pub use body::{H1Body, UpgradedConn};
 const MAX_HEAD: usize = 64 * 1024;
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 8 * 1024;
+/// Largest request-head buffer a connection keeps for its next request (a complete body is
+/// written with the head, and a large one is not worth holding on to).
+const KEEP_WRITE_BUF: usize = 4 * 1024;
 
 /// Idle connections of one endpoint on one worker.
-pub type IdleQueue = Arc<ArrayQueue<H1Conn>>;
+pub type IdleQueue = Arc<ArrayQueue<Box<H1Conn>>>;
 
-/// An HTTP/1.1 connection to an upstream, between requests.
+/// An HTTP/1.1 connection to an upstream, between requests. Always boxed: it travels from the
+/// idle queue into the request's futures and the response body and back, and each of those
+/// steps then moves a pointer rather than the connection.
 #[derive(Debug)]
 pub struct H1Conn {
     stream: Stream,
     read_buf: BytesMut,
+    /// The request head being written, kept between requests for its allocation.
+    write_buf: Vec<u8>,
     /// Age, use and limits of the connection.
     pub life: Lifetime,
 }
@@ -100,17 +107,18 @@ pub struct Failure {
 
 impl H1Conn {
     /// Wraps a freshly connected stream (no limits, no connection slot).
-    pub fn new(stream: impl Into<Stream>) -> Self {
+    pub fn new(stream: impl Into<Stream>) -> Box<Self> {
         Self::with_life(stream.into(), Lifetime::new(0, None))
     }
 
     /// Wraps a freshly connected stream with its limits and slot.
-    pub fn with_life(stream: Stream, life: Lifetime) -> Self {
-        Self {
+    pub fn with_life(stream: Stream, life: Lifetime) -> Box<Self> {
+        Box::new(Self {
             stream,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
+            write_buf: Vec::new(),
             life,
-        }
+        })
     }
 
     /// Whether an idle connection can take a request: the upstream has neither closed it nor
@@ -122,14 +130,16 @@ impl H1Conn {
     /// Sends `req` and reads the response head. `idle` is where the connection goes back to once
     /// the response body has been read.
     pub async fn send(
-        mut self,
+        mut self: Box<Self>,
         req: Request<RequestBody>,
         idle: IdleQueue,
     ) -> Result<Response<H1Body>, Failure> {
         let reused = self.life.requests > 0;
         let (parts, mut body) = req.into_parts();
         let has_body = !body.is_end_stream();
-        let mut head = Vec::with_capacity(512);
+        let mut head = std::mem::take(&mut self.write_buf);
+        head.clear();
+        head.reserve(512);
         let chunked = encode::head(&parts, &body, &mut head);
         if let RequestBody::Full(Some(bytes)) = &body {
             head.extend_from_slice(bytes);
@@ -164,24 +174,27 @@ impl H1Conn {
                     let link = match written {
                         // Body fully written: the connection is whole again.
                         Some(Some(write)) => match read.reunite(write) {
-                            Ok(stream) => body::Link::Whole(H1Conn {
+                            Ok(stream) => body::Link::Whole(Box::new(H1Conn {
                                 stream,
                                 read_buf: self.read_buf,
+                                write_buf: Vec::new(),
                                 life: self.life,
-                            }),
+                            })),
                             Err(_) => unreachable!("halves of one stream"),
                         },
                         // Writing failed: read the answer, never reuse the connection.
-                        Some(None) => body::Link::ReadOnly {
+                        Some(None) => body::Link::Split(Box::new(body::SplitLink {
                             read,
                             read_buf: self.read_buf,
-                        },
-                        None => body::Link::Split {
-                            read,
-                            writer,
-                            read_buf: self.read_buf,
+                            writer: None,
                             life: self.life,
-                        },
+                        })),
+                        None => body::Link::Split(Box::new(body::SplitLink {
+                            read,
+                            read_buf: self.read_buf,
+                            writer: Some(writer),
+                            life: self.life,
+                        })),
                     };
                     Ok(response.map(|()| H1Body::new(link, framing.body, framing.reusable, idle)))
                 }
@@ -193,6 +206,9 @@ impl H1Conn {
         }
         let write = async {
             self.stream.write_all(&head).await?;
+            if head.capacity() <= KEEP_WRITE_BUF {
+                self.write_buf = head;
+            }
             if body.is_streamed() && has_body {
                 send_body(&mut self.stream, &mut body, chunked).await?;
             }

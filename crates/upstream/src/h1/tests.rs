@@ -85,7 +85,7 @@ fn get(path: &str) -> Request<RequestBody> {
         .unwrap()
 }
 
-async fn conn(addr: std::net::SocketAddr) -> H1Conn {
+async fn conn(addr: std::net::SocketAddr) -> Box<H1Conn> {
     H1Conn::new(TcpStream::connect(addr).await.unwrap())
 }
 
