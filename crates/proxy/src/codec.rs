@@ -93,6 +93,8 @@ where
         cx.clock.exempt();
     }
     let clock = cx.clock.clone();
+    // One reference count per request, not one per field of the context.
+    let cx = std::sync::Arc::new(cx);
     let svc = service_fn(move |req| {
         let cx = cx.clone();
         async move {
@@ -102,7 +104,7 @@ where
                 handle(req, &cx).await
             };
             // The request stays in flight until its response body is written (or dropped).
-            let clock = cx.clock;
+            let clock = cx.clock.clone();
             Ok::<_, Infallible>(resp.map(|body| InFlight::new(body, clock)))
         }
     });
