@@ -180,8 +180,9 @@ pub fn parse_head(
             .map_err(|_| Error::Protocol("invalid response header name".into()))?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
             .map_err(|_| Error::Protocol("invalid response header value".into()))?;
-        fields.note(&name, &value);
-        map.append(name, value);
+        if fields.note(&name, &value) {
+            map.append(name, value);
+        }
     }
     let framing = framing(status, version, &fields, head_request)?;
     let mut resp = Response::new(());
@@ -208,12 +209,21 @@ struct FramingFields {
 }
 
 impl FramingFields {
-    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
+    /// Notes one field; returns whether it is passed on with the response. A `Connection`
+    /// field that says only `close` or `keep-alive` concerns this connection alone, so it is
+    /// consumed here (the proxy would strip it anyway); one naming other fields or `upgrade`
+    /// is kept for the proxy to act on.
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> bool {
         if name == CONNECTION {
+            let mut pass_on = value.to_str().is_err();
             for token in tokens(value) {
-                self.close |= token.eq_ignore_ascii_case("close");
-                self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+                let close = token.eq_ignore_ascii_case("close");
+                let keep_alive = token.eq_ignore_ascii_case("keep-alive");
+                self.close |= close;
+                self.keep_alive |= keep_alive;
+                pass_on |= !close && !keep_alive && !token.is_empty();
             }
+            return pass_on;
         } else if name == TRANSFER_ENCODING {
             // Across several fields, the last coding of the last one counts.
             let last = tokens(value).last();
@@ -230,6 +240,7 @@ impl FramingFields {
                 }
             }
         }
+        true
     }
 }
 

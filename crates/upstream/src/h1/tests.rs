@@ -122,6 +122,30 @@ async fn content_length_response_returns_the_connection_for_reuse() {
 }
 
 #[tokio::test]
+async fn connection_fields_about_this_hop_are_consumed_and_others_kept() {
+    let (addr, _seen) = server(vec![
+        b"HTTP/1.1 200 OK\r\nconnection: keep-alive\r\ncontent-length: 1\r\n\r\na",
+        b"HTTP/1.1 200 OK\r\nconnection: keep-alive, x-hop\r\nx-hop: 1\r\ncontent-length: 1\r\n\r\nb",
+        b"HTTP/1.1 200 OK\r\nConnection: Close\r\ncontent-length: 1\r\n\r\nc",
+    ])
+    .await;
+    let pool = idle();
+    let resp = conn(addr).await.send(get("/"), pool.clone()).await.unwrap();
+    assert!(resp.headers().get("connection").is_none());
+    body_of(resp).await;
+    let again = pool.pop().expect("keep-alive connection reused");
+    let resp = again.send(get("/"), pool.clone()).await.unwrap();
+    // A field naming another field stays for the proxy to strip both.
+    assert_eq!(resp.headers()["connection"], "keep-alive, x-hop");
+    body_of(resp).await;
+    let again = pool.pop().expect("reused again");
+    let resp = again.send(get("/"), pool.clone()).await.unwrap();
+    assert!(resp.headers().get("connection").is_none());
+    assert_eq!(body_of(resp).await.0, "c");
+    assert_eq!(pool.len(), 0, "`close` still ends the connection");
+}
+
+#[tokio::test]
 async fn chunked_bodies_and_trailers_are_decoded() {
     let (addr, _seen) =
         server(vec![b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1\r\n!\r\n0\r\ngrpc-status: 0\r\n\r\n"]).await;
