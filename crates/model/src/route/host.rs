@@ -5,18 +5,16 @@
 //! of hosts.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-
-use super::VirtualHost;
+use super::{LookupMap, VirtualHost};
 
 /// The virtual hosts of one listener port.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     /// Virtual hosts, in the order they were built.
     pub vhosts: Vec<VirtualHost>,
-    exact: HashMap<Box<str>, u32>,
+    exact: LookupMap<u32>,
     /// Keyed by the suffix after `*`, dot included: `*.example.com` → `.example.com`.
-    suffix: HashMap<Box<str>, u32>,
+    suffix: LookupMap<u32>,
     any: Option<u32>,
 }
 
@@ -43,6 +41,10 @@ impl RouteTable {
 
     /// The virtual host for a Host header / `:authority` value.
     pub fn find_host(&self, authority: &str) -> Option<&VirtualHost> {
+        if self.exact.is_empty() && self.suffix.is_empty() {
+            // Only `*` (or nothing): the authority does not choose.
+            return self.any.map(|i| &self.vhosts[i as usize]);
+        }
         let host = normalize_host(authority);
         self.find_index(&host).map(|i| &self.vhosts[i as usize])
     }

@@ -5,7 +5,7 @@
 //! candidate lists in rule order and tests entries until the first full match, so first-match-
 //! wins semantics hold while a host with thousands of path rules tests only a handful.
 
-use std::collections::HashMap;
+use super::LookupMap;
 
 use super::matcher::{RequestView, StrMatch};
 use super::Route;
@@ -20,8 +20,8 @@ const MAX_LISTS: usize = 16;
 pub struct PathIndex {
     /// `(route, match entry)` in rule order; ids in the lists below index this.
     entries: Vec<(u32, u32)>,
-    exact: HashMap<Box<str>, Vec<u32>>,
-    prefix: HashMap<Box<str>, Vec<u32>>,
+    exact: LookupMap<Vec<u32>>,
+    prefix: LookupMap<Vec<u32>>,
     /// Distinct prefix lengths, ascending.
     prefix_lens: Vec<usize>,
     always: Vec<u32>,
