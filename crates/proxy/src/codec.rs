@@ -4,6 +4,9 @@
 //! [`crate::request::handle`]; shuts down gracefully when the drain token is cancelled.
 
 use std::convert::Infallible;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::task::Poll;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -114,11 +117,9 @@ where
         ($conn:expr) => {{
             let conn = $conn;
             tokio::pin!(conn);
-            // Biased: the connection is polled first, and the drain check is one atomic load.
-            tokio::select! {
-                biased;
-                res = conn.as_mut() => res,
-                _ = drain.cancelled() => {
+            match until_drained(conn.as_mut(), &drain).await {
+                Some(res) => res,
+                None => {
                     if expired.is_expired() {
                         // A head timeout, not a drain: no request to finish, close now.
                         return;
@@ -156,6 +157,36 @@ where
         tracing::debug!(%peer, "request with an unknown transfer coding refused (501)");
         shared.count_refusal(crate::headers::Refusal::UnknownCoding);
     }
+}
+
+/// Drives `conn` until it ends (`Some`) or `drain` is cancelled (`None`).
+///
+/// The connection is polled first. The token's future is polled once, which registers this
+/// task's waker with it; on later wake-ups an atomic load tells whether it was cancelled.
+/// (Polling the token's future on every wake-up, as `select!` does, locks its waiter list each
+/// time: twice per proxied request.)
+async fn until_drained<F: Future>(
+    mut conn: Pin<&mut F>,
+    drain: &tokio_util::sync::CancellationToken,
+) -> Option<F::Output> {
+    let mut cancelled = pin!(drain.cancelled());
+    let mut registered = false;
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = conn.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if drain.is_cancelled() {
+            return Poll::Ready(None);
+        }
+        if !registered {
+            registered = true;
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// 400 and close for a head with both `Content-Length` and `Transfer-Encoding` (see

@@ -4,8 +4,8 @@
 //! one, and `*` is last. Every step is a hash lookup, so lookup cost does not grow with the number
 //! of hosts.
 
-use std::borrow::Cow;
 use super::{LookupMap, VirtualHost};
+use std::borrow::Cow;
 
 /// The virtual hosts of one listener port.
 #[derive(Debug, Default)]

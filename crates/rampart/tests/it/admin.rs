@@ -159,6 +159,46 @@ async fn drain_finishes_in_flight_requests_and_turns_ready_off() {
 }
 
 #[tokio::test]
+async fn drain_closes_idle_keep_alive_connections_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let be = Backend::start("app").await;
+    let gw = TestGateway::start(&config(&be)).await;
+    let mut conn = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nhost: h\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "gateway closed before answering");
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+    // The connection now sits idle between requests; a drain must close it rather than wait
+    // for the drain deadline (30 s here).
+    let drain = tokio::spawn(gw.gw.shutdown(Duration::from_secs(30)));
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the idle connection was not closed by the drain"
+    );
+    tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .expect("the drain ends once its connections are closed")
+        .unwrap();
+}
+
+#[tokio::test]
 async fn access_log_lines_are_json_with_envoy_flags() {
     use std::time::Duration;
 
