@@ -99,11 +99,10 @@ impl Refusal {
 }
 
 /// Edge sanitising, before routing: names with `_` and a missing or malformed HTTP/1.1 `Host`
-/// are refused; `x-envoy-*`
-/// headers (Envoy's internal controls: timeouts, retries, original path…) are removed, as Envoy
-/// removes them from external requests, and so is a client's own `x-forwarded-client-cert`
-/// (Envoy's SANITIZE_SET: only the gateway sets it, from a verified client certificate). One pass over the names; a Vec only when there is
-/// something to remove.
+/// are refused; `x-envoy-*` headers (Envoy's internal controls: timeouts, retries, original
+/// path…) are removed, as Envoy removes them from external requests, and so is a client's own
+/// `x-forwarded-client-cert` (Envoy's SANITIZE_SET: only the gateway sets it, from a verified
+/// client certificate). One pass over the names; a Vec only when there is something to remove.
 pub fn sanitize_request(version: http::Version, headers: &mut HeaderMap) -> Result<(), Refusal> {
     let mut internal: Vec<HeaderName> = Vec::new();
     for name in headers.keys() {
@@ -289,7 +288,8 @@ pub fn number_value(mut n: u64) -> HeaderValue {
 }
 
 /// A header value holding a copy of `bytes` (visible ASCII), cut from a per-thread block:
-/// one allocation per [`SLAB_BYTES`] of values instead of one per value.
+/// one allocation per [`SLAB_BYTES`] of values instead of one per value. A value keeps its
+/// whole block alive, so the block is small: a long-lived request pins at most 1 KiB.
 fn slab_value(bytes: &[u8]) -> HeaderValue {
     let shared = SLAB.with_borrow_mut(|slab| {
         if slab.capacity() - slab.len() < bytes.len() {
@@ -303,7 +303,7 @@ fn slab_value(bytes: &[u8]) -> HeaderValue {
 }
 
 /// Bytes of generated header values cut from one allocation.
-const SLAB_BYTES: usize = 4096;
+const SLAB_BYTES: usize = 1024;
 
 thread_local! {
     /// The block generated header values (request ids, durations) are cut from.
