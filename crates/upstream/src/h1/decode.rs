@@ -267,10 +267,7 @@ fn framing(
         fields.keep_alive
     };
     let body = if status == StatusCode::SWITCHING_PROTOCOLS {
-        return Ok(Framing {
-            body: BodyKind::Upgrade,
-            reusable: false,
-        });
+        BodyKind::Upgrade
     } else if head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -293,8 +290,9 @@ fn framing(
     };
     Ok(Framing {
         body,
-        // A body delimited by the connection's close leaves nothing to reuse.
-        reusable: reusable && body != BodyKind::UntilClose,
+        // A body delimited by the connection's close, or a connection handed over to another
+        // protocol, leaves nothing to reuse.
+        reusable: reusable && !matches!(body, BodyKind::UntilClose | BodyKind::Upgrade),
     })
 }
 
