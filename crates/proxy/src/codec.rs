@@ -13,12 +13,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 
+use rampart_upstream::Downstream;
+
+use crate::h1::Rewind;
 use crate::request::{handle, ConnCx};
 use crate::timeouts::{Clocked, InFlight};
 
 /// Largest request head accepted (Envoy's `max_request_headers_kb` default, 60 KiB); larger
-/// heads get 431. At most 100 header fields (hyper's default, as Envoy's `max_headers_count`).
-const MAX_REQUEST_HEAD: usize = 60 * 1024;
+/// heads get 431.
+pub(crate) const MAX_REQUEST_HEAD: usize = 60 * 1024;
+/// Most header fields in a request head (hyper's default, as Envoy's `max_headers_count`).
+pub(crate) const MAX_HEADERS: usize = 100;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -98,20 +103,39 @@ where
     let clock = cx.clock.clone();
     // One reference count per request, not one per field of the context.
     let cx = std::sync::Arc::new(cx);
-    let svc = service_fn(move |req| {
+    let mut io = Clocked::new(stream, clock);
+    let mut prefix = bytes::Bytes::new();
+    if matches!(protocol, Protocol::Http1) {
+        // The gateway's own codec first; hyper's from the first request it does not take.
+        let mut own = pin!(crate::h1::serve(io, cx.clone()));
+        let outcome = match until_drained(own.as_mut(), &drain).await {
+            Some(outcome) => outcome,
+            // A timeout: close now. A drain: finish the request in flight.
+            None if expired.is_expired() => return,
+            None => own.await,
+        };
+        match outcome {
+            crate::h1::Outcome::Closed => {
+                note_refusals(&expired, &shared, peer);
+                return;
+            }
+            crate::h1::Outcome::Handover(back, read) => (io, prefix) = (back, read),
+        }
+    }
+    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let cx = cx.clone();
         async move {
             let resp = if cx.clock.request_started() {
                 refuse_ambiguous_framing(&cx)
             } else {
-                handle(req, &cx).await
+                handle(req.map(Downstream::Hyper), &cx).await
             };
             // The request stays in flight until its response body is written (or dropped).
             let clock = cx.clock.clone();
             Ok::<_, Infallible>(resp.map(|body| InFlight::new(body, clock)))
         }
     });
-    let io = TokioIo::new(Clocked::new(stream, clock));
+    let io = TokioIo::new(Rewind::new(prefix, io));
     // Each codec's connection future has its own type; the drive logic is the same.
     macro_rules! drive {
         ($conn:expr) => {{
@@ -153,7 +177,16 @@ where
     if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection error");
     }
-    if expired.refused_unknown_coding() {
+    note_refusals(&expired, &shared, peer);
+}
+
+/// Counts a head refused for an unknown transfer coding (answered by [`Clocked`]).
+fn note_refusals(
+    clock: &crate::timeouts::ConnClock,
+    shared: &crate::active::Shared,
+    peer: std::net::SocketAddr,
+) {
+    if clock.refused_unknown_coding() {
         tracing::debug!(%peer, "request with an unknown transfer coding refused (501)");
         shared.count_refusal(crate::headers::Refusal::UnknownCoding);
     }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod ext_authz;
 pub mod forward;
 pub mod framing;
+mod h1;
 pub mod headers;
 pub mod listener;
 pub mod mirror;

@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use http::header::HOST;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
 use rampart_jwt::Identity;
 use rampart_model::authz::AuthView;
 use rampart_model::route::{
     Abort, Action, Fault, PathRewrite, RedirectPort, RequestView, Route, WeightedDestination,
 };
 use rampart_telemetry::{ResponseFlag, ResponseFlags};
-use rampart_upstream::{ClientBody, RequestBody};
+use rampart_upstream::{ClientBody, Downstream, RequestBody};
 
 use crate::access;
 use crate::active::{Active, Shared};
@@ -82,7 +82,7 @@ impl ConnCx {
 }
 
 /// Handles one request and records its stats.
-pub async fn handle(mut req: Request<Incoming>, cx: &ConnCx) -> Response<ResponseBody> {
+pub async fn handle(mut req: Request<Downstream>, cx: &ConnCx) -> Response<ResponseBody> {
     let start = Instant::now();
     let active = cx.shared.active();
     let mut flags = ResponseFlags::NONE;
@@ -151,7 +151,7 @@ fn uri_len(uri: &http::Uri) -> usize {
 }
 
 async fn dispatch(
-    mut req: Request<Incoming>,
+    mut req: Request<Downstream>,
     cx: &ConnCx,
     active: &Arc<Active>,
     flags: &mut ResponseFlags,
@@ -299,11 +299,18 @@ fn route_view<'a, B>(
 /// (token and output headers edited), its identity and the headers an external authorizer
 /// asked to add to the response; or the refusal to send.
 async fn access_control(
-    req: Request<Incoming>,
+    req: Request<Downstream>,
     cx: &ConnCx,
     active: &Active,
     flags: &mut ResponseFlags,
-) -> Result<(Request<Incoming>, Option<Arc<Identity>>, Option<HeaderMap>), Response<ResponseBody>> {
+) -> Result<
+    (
+        Request<Downstream>,
+        Option<Arc<Identity>>,
+        Option<HeaderMap>,
+    ),
+    Response<ResponseBody>,
+> {
     let (mut req, identity) = match &active.authn {
         Some(authn) => authn::authenticate(authn, req, cx).await?,
         None => (req, None),
@@ -379,7 +386,7 @@ fn refused(
 /// Forwards to the chosen destination and shapes the response.
 #[allow(clippy::too_many_arguments)] // each stage's input, passed explicitly
 async fn proxy(
-    req: Request<Incoming>,
+    req: Request<Downstream>,
     cx: &ConnCx,
     active: &Arc<Active>,
     route: &Route,
@@ -469,7 +476,7 @@ async fn proxy(
 
 /// The request as the upstream will see it: proxy headers, header edits and rewrites applied.
 fn upstream_request(
-    mut req: Request<Incoming>,
+    mut req: Request<Downstream>,
     cx: &ConnCx,
     route: &Route,
     matched: Option<usize>,

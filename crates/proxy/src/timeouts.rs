@@ -99,7 +99,7 @@ impl ConnClock {
     }
 
     /// The request's response has been written (or abandoned).
-    fn request_finished(&self) {
+    pub(crate) fn request_finished(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 

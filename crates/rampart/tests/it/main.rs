@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod codec;
 mod config_attacks;
 mod demo;
 mod errors;

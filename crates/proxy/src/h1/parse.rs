@@ -1,0 +1,228 @@
+//! Request heads for the gateway's own HTTP/1.1 codec, parsed with `httparse` (as hyper does),
+//! then either taken (a request this codec serves) or declined (hyper's codec takes the
+//! connection, the head unread).
+//!
+//! Taken: HTTP/1.1, not `CONNECT`, no body (no `Content-Length` other than a single `0`, no
+//! `Transfer-Encoding`), no `Expect`, no `Upgrade` (nor `Connection: upgrade`), head within
+//! the size limits. Everything else (bodies, chunked framing, 100-continue, upgrades,
+//! HTTP/1.0, malformed heads and their 400/431/414 answers) is hyper's, unchanged.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use rampart_upstream::Downstream;
+use smallvec::SmallVec;
+
+use crate::codec::{MAX_HEADERS, MAX_REQUEST_HEAD};
+
+/// Longest request target taken (hyper answers 414 past `u16::MAX - 1`).
+const MAX_URI_LEN: usize = (u16::MAX - 1) as usize;
+
+/// Result of looking at the buffered bytes.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved once per request; boxing would allocate per request
+pub(super) enum Parsed {
+    /// The head is not complete yet.
+    Partial,
+    /// A request this codec serves; its head was consumed from the buffer.
+    Taken(Request<Downstream>, Facts),
+    /// A request for hyper's codec; the buffer still starts with its head.
+    Declined,
+}
+
+/// What the head says about the exchange.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Facts {
+    /// `HEAD`: the response has no body.
+    pub head: bool,
+    /// `Connection: close`: the connection ends after the response.
+    pub close: bool,
+}
+
+/// Byte ranges of one field within the head: name start, name length, value start, value
+/// length.
+type Span = (usize, usize, usize, usize);
+
+/// Parses the request head at the front of `buf`, filling `headers` (empty, kept from an
+/// earlier message so that its allocation is reused).
+pub(super) fn parse(buf: &mut BytesMut, headers: &mut HeaderMap) -> Parsed {
+    let mut slots: [MaybeUninit<httparse::Header<'_>>; MAX_HEADERS] =
+        [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match httparse::ParserConfig::default()
+        .parse_request_with_uninit_headers(&mut req, buf, &mut slots)
+    {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST_HEAD => return Parsed::Partial,
+        // Too large, too many fields, or malformed: hyper answers.
+        _ => return Parsed::Declined,
+    };
+    let (Some(method), Some(path), Some(1)) = (req.method, req.path, req.version) else {
+        return Parsed::Declined;
+    };
+    if len > MAX_REQUEST_HEAD || path.len() > MAX_URI_LEN {
+        return Parsed::Declined;
+    }
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+        return Parsed::Declined;
+    };
+    if method == Method::CONNECT {
+        return Parsed::Declined;
+    }
+    let base = buf.as_ptr() as usize;
+    let path_span = (path.as_ptr() as usize - base, path.len());
+    let spans: SmallVec<[Span; 24]> = req
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.as_ptr() as usize - base,
+                h.name.len(),
+                h.value.as_ptr() as usize - base,
+                h.value.len(),
+            )
+        })
+        .collect();
+    let head = buf.split_to(len).freeze();
+    match build(&head, path_span, &spans, headers) {
+        Some((uri, close)) => {
+            let mut request = Request::new(Downstream::Empty);
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri;
+            *request.version_mut() = Version::HTTP_11;
+            std::mem::swap(request.headers_mut(), headers);
+            let facts = Facts {
+                head: method == Method::HEAD,
+                close,
+            };
+            Parsed::Taken(request, facts)
+        }
+        None => {
+            headers.clear();
+            unread(buf, &head);
+            Parsed::Declined
+        }
+    }
+}
+
+/// The request target and fields from `head`; `None` when the request is not one this codec
+/// serves. Also returns whether the client asked to close.
+fn build(
+    head: &Bytes,
+    (path_at, path_len): (usize, usize),
+    spans: &[Span],
+    headers: &mut HeaderMap,
+) -> Option<(Uri, bool)> {
+    let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len)).ok()?;
+    let mut close = false;
+    let mut length_seen = false;
+    headers.reserve(spans.len());
+    for &(name_at, name_len, value_at, value_len) in spans {
+        let name = HeaderName::from_bytes(&head[name_at..name_at + name_len]).ok()?;
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len)).ok()?;
+        match name {
+            CONTENT_LENGTH => {
+                if length_seen || value.as_bytes() != b"0" {
+                    return None;
+                }
+                length_seen = true;
+            }
+            TRANSFER_ENCODING | EXPECT | UPGRADE => return None,
+            CONNECTION => {
+                for token in value.as_bytes().split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"upgrade") {
+                        return None;
+                    }
+                    close |= token.eq_ignore_ascii_case(b"close");
+                }
+            }
+            _ => {}
+        }
+        headers.append(name, value);
+    }
+    Some((uri, close))
+}
+
+/// Puts a consumed head back in front of the buffered bytes (a declined request: rare, once per
+/// connection at most).
+#[cold]
+fn unread(buf: &mut BytesMut, head: &[u8]) {
+    let mut restored = BytesMut::with_capacity(head.len() + buf.len());
+    restored.extend_from_slice(head);
+    restored.extend_from_slice(buf);
+    *buf = restored;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> (Parsed, BytesMut) {
+        let mut buf = BytesMut::from(text);
+        let mut headers = HeaderMap::new();
+        (parse(&mut buf, &mut headers), buf)
+    }
+
+    #[test]
+    fn a_bodiless_http11_request_is_taken_and_its_head_consumed() {
+        let (parsed, rest) =
+            parse_str("GET /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\nGET /next");
+        let Parsed::Taken(req, facts) = parsed else {
+            panic!("expected a taken request, got {parsed:?}");
+        };
+        assert_eq!(req.method(), Method::GET);
+        assert_eq!(req.uri(), "/a?b=1");
+        assert_eq!(req.headers()["host"], "x");
+        assert!(facts.close && !facts.head);
+        assert_eq!(&rest[..], b"GET /next");
+    }
+
+    #[test]
+    fn an_incomplete_head_waits_for_more() {
+        assert!(matches!(
+            parse_str("GET / HTTP/1.1\r\nHost: x\r\n").0,
+            Parsed::Partial
+        ));
+    }
+
+    #[test]
+    fn requests_for_hypers_codec_are_declined_with_their_bytes_intact() {
+        for text in [
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+            "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, upgrade\r\n\r\n",
+            "GET / HTTP/1.0\r\nHost: x\r\n\r\n",
+            "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            "GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                .replace("Host: x", &"a: b\r\n".repeat(MAX_HEADERS + 1))
+                .as_str(),
+        ] {
+            let (parsed, rest) = parse_str(text);
+            assert!(matches!(parsed, Parsed::Declined), "{text:?}: {parsed:?}");
+            assert_eq!(&rest[..], text.as_bytes(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_head_is_declined_even_when_incomplete() {
+        let text = format!("GET / HTTP/1.1\r\nx: {}", "a".repeat(MAX_REQUEST_HEAD));
+        assert!(matches!(parse_str(&text).0, Parsed::Declined));
+    }
+
+    #[test]
+    fn head_requests_are_noted() {
+        let Parsed::Taken(_, facts) = parse_str("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n").0 else {
+            panic!("expected a taken request");
+        };
+        assert!(facts.head && !facts.close);
+    }
+}

@@ -1,0 +1,160 @@
+//! The gateway's own HTTP/1.1 codec (bodiless requests) and its handover to hyper's (every
+//! other request), seen from raw client sockets.
+
+use std::time::Duration;
+
+use rampart_testkit::{Backend, Reply};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{app_config, eventually, TestGateway};
+
+async fn gateway(be: &Backend) -> TestGateway {
+    TestGateway::start(&app_config(be.port())).await
+}
+
+/// Reads one response with a `content-length` body from `s`; returns its head and body.
+async fn read_response(s: &mut TcpStream) -> (String, String) {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .expect("a response within 5 s")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before a whole head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("content-length")
+        .trim()
+        .parse()
+        .unwrap();
+    while buf.len() < head_end + length {
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed inside the body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = String::from_utf8(buf[head_end..head_end + length].to_vec()).unwrap();
+    (head, body)
+}
+
+#[tokio::test]
+async fn a_connection_moves_to_hypers_codec_at_its_first_request_with_a_body() {
+    let be = Backend::with("app", |r| {
+        Reply::new(200, &format!("{} {}", r.uri, r.body.len()))
+    })
+    .await;
+    let gw = gateway(&be).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    // Served by the gateway's own codec.
+    s.write_all(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("\r\ndate: "), "{head}");
+    assert_eq!(body, "/one 0");
+    // A body: handed over (with the bytes already read, the pipelined GET among them).
+    s.write_all(b"POST /two HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /three HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut s).await.1, "/two 5");
+    assert_eq!(read_response(&mut s).await.1, "/three 0");
+    // hyper's codec keeps the connection for the rest of its life.
+    s.write_all(b"GET /four HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut s).await;
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(body, "/four 0");
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+        .await
+        .expect("closed after Connection: close")
+        .unwrap();
+    assert_eq!(n, 0);
+    let seen: Vec<_> = be
+        .requests()
+        .iter()
+        .map(|r| (r.uri.clone(), r.body.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/one".to_string(), bytes::Bytes::new()),
+            ("/two".to_string(), bytes::Bytes::from_static(b"hello")),
+            ("/three".to_string(), bytes::Bytes::new()),
+            ("/four".to_string(), bytes::Bytes::new()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn head_and_connection_close_are_answered_as_http_1_1_says() {
+    let be = Backend::start("app").await;
+    let gw = gateway(&be).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(
+        b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut all))
+        .await
+        .expect("closed after the second response")
+        .unwrap();
+    let all = String::from_utf8(all).unwrap();
+    // The HEAD answer has the length a GET would have, and no body: the next bytes are the
+    // GET's status line.
+    let (head_answer, get_answer) = all.split_at(all.find("\r\n\r\n").unwrap() + 4);
+    assert!(head_answer.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
+    assert!(head_answer.contains("content-length: 3\r\n"), "{all}");
+    assert!(get_answer.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
+    assert!(get_answer.contains("connection: close\r\n"), "{all}");
+    assert!(get_answer.ends_with("\r\n\r\napp"), "{all}");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_request_cancels_the_upstream_call() {
+    let be = Backend::with("app", |_| {
+        Reply::new(200, "late").delayed(Duration::from_secs(30))
+    })
+    .await;
+    let gw = gateway(&be).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    eventually("the backend to receive the request", || be.count() == 1).await;
+    assert!(gw.admin("/clusters").await.body.contains("::rq_active::1"));
+    drop(s);
+    // Without the cancellation the request would stay active for the backend's 30 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let clusters = gw.admin("/clusters").await.body;
+        if clusters.contains("::rq_active::0") && !clusters.contains("::rq_active::1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still active: {clusters}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
