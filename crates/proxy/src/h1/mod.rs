@@ -66,7 +66,9 @@ where
             }
         };
         cx.clock.request_started();
-        let Some(resp) = until_response_or_gone(handle(req, &cx), &mut io, &mut buf).await else {
+        // Pinned where it is made: the handling future is large, and moving it costs.
+        let handling = pin!(handle(req, &cx));
+        let Some(resp) = until_response_or_gone(handling, &mut io, &mut buf).await else {
             // The client left: the request was dropped mid-way (its upstream call cancelled).
             cx.clock.request_finished();
             return Outcome::Closed;
@@ -112,7 +114,7 @@ async fn read_head_bytes<S: AsyncRead + Unpin>(
 /// it first (as hyper does, so the upstream call is cancelled with it). Bytes that arrive
 /// meanwhile (a pipelined request) are kept in `buf`.
 async fn until_response_or_gone<F, S>(
-    handling: F,
+    mut handling: Pin<&mut F>,
     io: &mut S,
     buf: &mut BytesMut,
 ) -> Option<F::Output>
@@ -120,7 +122,6 @@ where
     F: Future,
     S: AsyncRead + Unpin,
 {
-    let mut handling = pin!(handling);
     let mut watching = buf.is_empty() && buf.capacity() > buf.len();
     poll_fn(|task| {
         if let Poll::Ready(resp) = handling.as_mut().poll(task) {

@@ -135,7 +135,7 @@ impl H1Conn {
         idle: IdleQueue,
     ) -> Result<Response<H1Body>, Failure> {
         let reused = self.life.requests > 0;
-        let (parts, mut body) = req.into_parts();
+        let (mut parts, mut body) = req.into_parts();
         let has_body = !body.is_end_stream();
         let mut head = std::mem::take(&mut self.write_buf);
         head.clear();
@@ -155,7 +155,9 @@ impl H1Conn {
                 send_body(&mut write, &mut body, chunked).await?;
                 Ok::<_, std::io::Error>(write)
             }));
-            let head = decode::read_head(&mut read, &mut self.read_buf, head_only).await;
+            let head =
+                decode::read_head(&mut read, &mut self.read_buf, head_only, &mut parts.headers)
+                    .await;
             // The client's body may have turned out malformed while it was being copied: then
             // the upstream saw an unfinished request, and whatever it answered is not passed on.
             let mut cx = Context::from_waker(Waker::noop());
@@ -222,7 +224,10 @@ impl H1Conn {
                 unsent,
             });
         }
-        match decode::read_head(&mut self.stream, &mut self.read_buf, head_only).await {
+        // The request's fields are still needed to resend it if the upstream closes unanswered;
+        // they give up their allocation only once a whole response head has arrived.
+        let fields = &mut parts.headers;
+        match decode::read_head(&mut self.stream, &mut self.read_buf, head_only, fields).await {
             Ok((response, framing)) => {
                 let keep_alive = framing.reusable;
                 Ok(response
