@@ -17,7 +17,7 @@ use rampart_upstream::Downstream;
 
 use crate::h1::Rewind;
 use crate::request::{handle, ConnCx};
-use crate::timeouts::{Clocked, InFlight};
+use crate::timeouts::{Clocked, ConnClock, InFlight};
 
 /// Largest request head accepted (Envoy's `max_request_headers_kb` default, 60 KiB); larger
 /// heads get 431.
@@ -93,7 +93,6 @@ pub(crate) async fn serve_io<S>(stream: S, protocol: Protocol, cx: ConnCx)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let drain = cx.clock.token().clone();
     let expired = cx.clock.clone();
     let peer = cx.peer;
     let shared = cx.shared.clone();
@@ -108,7 +107,7 @@ where
     if matches!(protocol, Protocol::Http1) {
         // The gateway's own codec first; hyper's from the first request it does not take.
         let mut own = pin!(crate::h1::serve(io, cx.clone()));
-        let outcome = match until_drained(own.as_mut(), &drain).await {
+        let outcome = match until_drained(own.as_mut(), &expired).await {
             Some(outcome) => outcome,
             // A timeout: close now. A drain: finish the request in flight.
             None if expired.is_expired() => return,
@@ -141,7 +140,7 @@ where
         ($conn:expr) => {{
             let conn = $conn;
             tokio::pin!(conn);
-            match until_drained(conn.as_mut(), &drain).await {
+            match until_drained(conn.as_mut(), &expired).await {
                 Some(res) => res,
                 None => {
                     if expired.is_expired() {
@@ -192,23 +191,21 @@ fn note_refusals(
     }
 }
 
-/// Drives `conn` until it ends (`Some`) or `drain` is cancelled (`None`).
+/// Drives `conn` until it ends (`Some`) or the connection's token is cancelled (`None`).
 ///
 /// The connection is polled first. The token's future is polled once, which registers this
-/// task's waker with it; on later wake-ups an atomic load tells whether it was cancelled.
-/// (Polling the token's future on every wake-up, as `select!` does, locks its waiter list each
-/// time: twice per proxied request.)
-async fn until_drained<F: Future>(
-    mut conn: Pin<&mut F>,
-    drain: &tokio_util::sync::CancellationToken,
-) -> Option<F::Output> {
-    let mut cancelled = pin!(drain.cancelled());
+/// task's waker with it; on later wake-ups [`ConnClock::closing`] tells whether it was
+/// cancelled, without a lock unless a drain or timeout has begun. (Polling the token's future
+/// on every wake-up, as `select!` does, locks its waiter list each time: twice per proxied
+/// request; so does `is_cancelled`.)
+async fn until_drained<F: Future>(mut conn: Pin<&mut F>, clock: &ConnClock) -> Option<F::Output> {
+    let mut cancelled = pin!(clock.token().cancelled());
     let mut registered = false;
     poll_fn(|cx| {
         if let Poll::Ready(out) = conn.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
         }
-        if drain.is_cancelled() {
+        if clock.closing() {
             return Poll::Ready(None);
         }
         if !registered {

@@ -132,6 +132,7 @@ impl Workers {
     /// Stops accepting everywhere, lets in-flight requests finish (up to `timeout`), then stops
     /// the worker threads.
     pub async fn drain(mut self, timeout: Duration) {
+        crate::timeouts::note_drain();
         self.drain.cancel();
         let mut loops = Vec::new();
         for (_, bound) in self.listeners.drain() {

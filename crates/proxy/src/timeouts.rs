@@ -38,6 +38,16 @@ const H2_MIN_IDLE_SECS: u64 = 300;
 /// When the coarse clock started.
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
+/// Set before any connection token is cancelled by a drain (the sweep sets the connection's
+/// own `expired` first), so that [`ConnClock::closing`] needs no lock while nothing closes.
+/// Process-wide: once set, every connection asks its token.
+static DRAIN_BEGUN: AtomicBool = AtomicBool::new(false);
+
+/// Notes that a drain is about to cancel connection tokens (see [`ConnClock::closing`]).
+pub fn note_drain() {
+    DRAIN_BEGUN.store(true, Ordering::SeqCst);
+}
+
 /// Per-connection state shared by the connection, its reads and the sweep.
 #[derive(Debug)]
 pub struct ConnClock {
@@ -86,6 +96,14 @@ impl ConnClock {
     /// The token that shuts the connection down (drain, or the head timeout).
     pub fn token(&self) -> &CancellationToken {
         &self.token
+    }
+
+    /// Whether the token is cancelled. Asking the token takes its lock, so it is asked only once
+    /// a drain or a timeout has begun (both are noted before they cancel).
+    #[inline]
+    pub fn closing(&self) -> bool {
+        (DRAIN_BEGUN.load(Ordering::Acquire) || self.expired.load(Ordering::Acquire))
+            && self.token.is_cancelled()
     }
 
     /// A request head was parsed: the clock stops until the next head begins. Returns whether
@@ -238,7 +256,7 @@ impl Sweep {
                 return false;
             }
             if clock.overdue(now, limits) {
-                clock.expired.store(true, Ordering::Relaxed);
+                clock.expired.store(true, Ordering::Release);
                 clock.token.cancel();
                 closed += 1;
                 return false;

@@ -73,11 +73,11 @@ where
             cx.clock.request_finished();
             return Outcome::Closed;
         };
-        let draining = cx.clock.token().is_cancelled();
+        let draining = cx.clock.closing();
         let keep_alive =
             write::response(&mut io, &mut out, resp, facts, draining, &mut fields).await;
         cx.clock.request_finished();
-        if !keep_alive || cx.clock.token().is_cancelled() {
+        if !keep_alive || cx.clock.closing() {
             let _ = io.shutdown().await;
             return Outcome::Closed;
         }
@@ -96,9 +96,8 @@ async fn read_head_bytes<S: AsyncRead + Unpin>(
         // buffer in place instead of allocating.
         buf.reserve(READ_BUF);
     }
-    let token = cx.clock.token();
     poll_fn(|task| {
-        if token.is_cancelled() {
+        if cx.clock.closing() {
             return Poll::Ready(false);
         }
         match tokio_util::io::poll_read_buf(Pin::new(&mut *io), task, buf) {
