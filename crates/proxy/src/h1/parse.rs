@@ -160,6 +160,74 @@ fn unread(buf: &mut BytesMut, head: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Header lines from which heads are built: framing and hop-by-hop fields in odd spellings,
+    /// ordinary fields, and malformed lines.
+    const LINES: &[&str] = &[
+        "Host: a",
+        "content-length: 0",
+        "Content-Length: 7",
+        "CONTENT-LENGTH:0",
+        "Content-Length: 00",
+        "Transfer-Encoding: chunked",
+        "transfer-encoding: gzip, chunked",
+        "Expect: 100-continue",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Connection: close",
+        "connection: keep-alive, CLOSE",
+        "TE: trailers",
+        "X-Forwarded-For: 1.2.3.4",
+        "x_underscore: 1",
+        " leading-space: 1",
+        "Bad\x01Name: 1",
+        "Folded: a\r\n b",
+        "Empty:",
+    ];
+
+    proptest! {
+        /// Whatever the head, parsing never panics; a declined or partial head leaves every byte
+        /// in place for hyper; a taken one is HTTP/1.1 with no body framing, expectation or
+        /// upgrade, and exactly its head was consumed.
+        #[test]
+        fn heads_are_taken_only_when_bodiless_and_otherwise_left_intact(
+            method in prop::sample::select(vec!["GET", "HEAD", "POST", "DELETE", "CONNECT", "G\x01T"]),
+            target in prop::sample::select(vec!["/", "/a?b=c", "http://h/p", "*", "/sp ace", ""]),
+            version in prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.1 "]),
+            lines in prop::collection::vec(prop::sample::select(LINES.to_vec()), 0..6),
+            complete in any::<bool>(),
+            rest in "[a-zA-Z ]{0,8}",
+        ) {
+            let mut text = format!("{method} {target} {version}\r\n");
+            for line in &lines {
+                text.push_str(line);
+                text.push_str("\r\n");
+            }
+            if complete {
+                text.push_str("\r\n");
+            }
+            let head_len = text.len();
+            text.push_str(&rest);
+            let (parsed, left) = parse_str(&text);
+            match parsed {
+                Parsed::Partial | Parsed::Declined => prop_assert_eq!(&left[..], text.as_bytes()),
+                Parsed::Taken(req, facts) => {
+                    prop_assert!(complete);
+                    prop_assert_eq!(req.version(), Version::HTTP_11);
+                    prop_assert!(req.method() != Method::CONNECT);
+                    let h = req.headers();
+                    for name in [TRANSFER_ENCODING, EXPECT, UPGRADE] {
+                        prop_assert!(!h.contains_key(&name), "{text:?}");
+                    }
+                    prop_assert!(h.get_all(CONTENT_LENGTH).iter().all(|v| v == "0"));
+                    prop_assert!(h.get_all(CONTENT_LENGTH).iter().count() <= 1);
+                    prop_assert_eq!(facts.head, req.method() == Method::HEAD);
+                    prop_assert_eq!(&left[..], &text.as_bytes()[head_len..]);
+                }
+            }
+        }
+    }
 
     fn parse_str(text: &str) -> (Parsed, BytesMut) {
         let mut buf = BytesMut::from(text);
