@@ -164,8 +164,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // hashes the name, and most messages carry none or just `connection`).
     let mut present = 0u8;
     for name in headers.keys() {
-        if let Some((_, bit)) = HOP_BY_HOP.iter().find(|(hop, _)| hop == name) {
-            present |= bit;
+        // The length first: most names have none of these lengths.
+        if matches!(name.as_str().len(), 2 | 6 | 7 | 10 | 16 | 17) {
+            if let Some((_, bit)) = HOP_BY_HOP.iter().find(|(hop, _)| hop == name) {
+                present |= bit;
+            }
         }
     }
     if present & 1 != 0 {
@@ -254,19 +257,14 @@ fn generate_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let hi = (fastrand::u64(..) & 0xffff_ffff_ffff_0fff) | 0x4000; // version 4
     let lo = (fastrand::u64(..) & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000; // RFC 4122 variant
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&hi.to_be_bytes());
-    bytes[8..].copy_from_slice(&lo.to_be_bytes());
-    let mut out = [0u8; 36];
-    let mut at = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out[at] = b'-';
-            at += 1;
+                                                                                  // 8-4-4-4-12 hex digits: the dashes are fixed, each other byte takes the next nibble.
+    let mut out = *b"00000000-0000-0000-0000-000000000000";
+    let mut nibbles = (u128::from(hi) << 64) | u128::from(lo);
+    for at in (0..36).rev() {
+        if !matches!(at, 8 | 13 | 18 | 23) {
+            out[at] = HEX[(nibbles & 0xf) as usize];
+            nibbles >>= 4;
         }
-        out[at] = HEX[usize::from(b >> 4)];
-        out[at + 1] = HEX[usize::from(b & 0xf)];
-        at += 2;
     }
     slab_value(&out)
 }
@@ -409,8 +407,21 @@ mod tests {
         ensure_request_id(&mut h);
         let id = h.get(X_REQUEST_ID).unwrap().to_str().unwrap().to_string();
         assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
+        for (i, c) in id.chars().enumerate() {
+            match i {
+                8 | 13 | 18 | 23 => assert_eq!(c, '-', "{id}"),
+                _ => assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase(), "{id}"),
+            }
+        }
+        assert_eq!(&id[14..15], "4", "version 4: {id}");
+        assert!(
+            matches!(&id[19..20], "8" | "9" | "a" | "b"),
+            "RFC 4122 variant: {id}"
+        );
         ensure_request_id(&mut h);
         assert_eq!(h.get(X_REQUEST_ID).unwrap(), id.as_str());
+        let mut other = HeaderMap::new();
+        ensure_request_id(&mut other);
+        assert_ne!(other.get(X_REQUEST_ID).unwrap(), id.as_str());
     }
 }
