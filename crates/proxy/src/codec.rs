@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 
-use rampart_upstream::Downstream;
+use rampart_upstream::{ClientBody, RequestBody};
 
 use crate::h1::Rewind;
 use crate::request::{handle, ConnCx};
@@ -127,7 +127,9 @@ where
             let resp = if cx.clock.request_started() {
                 refuse_ambiguous_framing(&cx)
             } else {
-                handle(req.map(Downstream::Hyper), &cx).await
+                let limit = cx.shared.options.max_request_body;
+                let req = req.map(|body| RequestBody::Incoming(ClientBody::new(body, limit)));
+                handle(Box::new(req), &cx).await
             };
             // The request stays in flight until its response body is written (or dropped).
             let clock = cx.clock.clone();

@@ -15,7 +15,7 @@ use rampart_model::route::{
     Abort, Action, Fault, PathRewrite, RedirectPort, RequestView, Route, WeightedDestination,
 };
 use rampart_telemetry::{ResponseFlag, ResponseFlags};
-use rampart_upstream::{ClientBody, Downstream, RequestBody};
+use rampart_upstream::RequestBody;
 
 use crate::access;
 use crate::active::{Active, Shared};
@@ -31,6 +31,10 @@ use crate::normalize::{normalize_path, BadPath, PathNormalization};
 use crate::respond;
 use crate::timeouts::ConnClock;
 use crate::trace::RequestTrace;
+
+/// A request as the codecs deliver it: boxed once, so each async step moves a pointer, and its
+/// body already in the form sent upstream.
+pub type ClientRequest = Box<Request<RequestBody>>;
 
 /// Stat id used when no route matched.
 const NO_ROUTE_STAT: u32 = 0;
@@ -82,7 +86,7 @@ impl ConnCx {
 }
 
 /// Handles one request and records its stats.
-pub async fn handle(mut req: Request<Downstream>, cx: &ConnCx) -> Response<ResponseBody> {
+pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBody> {
     let start = Instant::now();
     let active = cx.shared.active();
     let mut flags = ResponseFlags::NONE;
@@ -151,7 +155,7 @@ fn uri_len(uri: &http::Uri) -> usize {
 }
 
 async fn dispatch(
-    mut req: Request<Downstream>,
+    mut req: ClientRequest,
     cx: &ConnCx,
     active: &Arc<Active>,
     flags: &mut ResponseFlags,
@@ -299,21 +303,20 @@ fn route_view<'a, B>(
 /// (token and output headers edited), its identity and the headers an external authorizer
 /// asked to add to the response; or the refusal to send.
 async fn access_control(
-    req: Request<Downstream>,
+    req: ClientRequest,
     cx: &ConnCx,
     active: &Active,
     flags: &mut ResponseFlags,
-) -> Result<
-    (
-        Request<Downstream>,
-        Option<Arc<Identity>>,
-        Option<HeaderMap>,
-    ),
-    Response<ResponseBody>,
-> {
-    let (mut req, identity) = match &active.authn {
-        Some(authn) => authn::authenticate(authn, req, cx).await?,
-        None => (req, None),
+) -> Result<(ClientRequest, Option<Arc<Identity>>, Option<HeaderMap>), Response<ResponseBody>> {
+    let mut req = req;
+    let identity = match &active.authn {
+        Some(authn) => {
+            let taken = std::mem::replace(&mut *req, Request::new(RequestBody::empty()));
+            let (authenticated, identity) = authn::authenticate(authn, taken, cx).await?;
+            *req = authenticated;
+            identity
+        }
+        None => None,
     };
     let policies = &active.model.authorization;
     if policies.is_empty() {
@@ -386,7 +389,7 @@ fn refused(
 /// Forwards to the chosen destination and shapes the response.
 #[allow(clippy::too_many_arguments)] // each stage's input, passed explicitly
 async fn proxy(
-    req: Request<Downstream>,
+    req: ClientRequest,
     cx: &ConnCx,
     active: &Arc<Active>,
     route: &Route,
@@ -474,28 +477,26 @@ async fn proxy(
     Ok(Response::from_parts(parts, body))
 }
 
-/// The request as the upstream will see it: proxy headers, header edits and rewrites applied.
+/// The request as the upstream will see it: proxy headers, header edits and rewrites applied
+/// in place.
 fn upstream_request(
-    mut req: Request<Downstream>,
+    mut req: ClientRequest,
     cx: &ConnCx,
     route: &Route,
     matched: Option<usize>,
     dest: &WeightedDestination,
-) -> (Box<Request<RequestBody>>, Option<hyper::upgrade::OnUpgrade>) {
+) -> (ClientRequest, Option<hyper::upgrade::OnUpgrade>) {
     let upgrade = headers::is_upgrade(req.headers());
-    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    let h = &mut parts.headers;
-    headers::strip_hop_by_hop(h, upgrade);
-    if !h.contains_key(HOST) {
+    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut *req));
+    headers::strip_hop_by_hop(req.headers_mut(), upgrade);
+    let authority = (!req.headers().contains_key(HOST))
+        .then(|| req.uri().authority())
+        .flatten()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    let h = req.headers_mut();
+    if let Some(authority) = authority {
         // HTTP/2 clients send `:authority`; HTTP/1.1 upstreams need `Host`.
-        if let Some(v) = parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
-            h.insert(HOST, v);
-        }
+        h.insert(HOST, authority);
     }
     headers::set_forwarded(
         h,
@@ -507,37 +508,32 @@ fn upstream_request(
     headers::ensure_request_id(h);
     route.request_headers.apply(h);
     dest.request_headers.apply(h);
+    if let Some(authority) = route.rewrite.as_ref().and_then(|r| r.authority.as_ref()) {
+        h.insert(HOST, authority.clone());
+    }
     let mut path: Option<String> = None;
     if let Some(rewrite) = &route.rewrite {
-        if let Some(authority) = &rewrite.authority {
-            h.insert(HOST, authority.clone());
-        }
         if let Some(uri) = &rewrite.uri {
-            path = Some(rewrite_path(uri, route, matched, parts.uri.path()));
+            path = Some(rewrite_path(uri, route, matched, req.uri().path()));
         } else if let Some((re, replacement)) = &rewrite.uri_regex {
             path = Some(
-                re.replace_all(parts.uri.path(), &**replacement)
+                re.replace_all(req.uri().path(), &**replacement)
                     .into_owned(),
             );
         }
     }
     // Upstream requests are origin-form; an HTTP/1.1 request already is unless rewritten.
-    if path.is_some() || parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        let path = path.as_deref().unwrap_or(parts.uri.path());
-        let pq = match parts.uri.query() {
+    let uri = req.uri();
+    if path.is_some() || uri.scheme().is_some() || uri.authority().is_some() {
+        let path = path.as_deref().unwrap_or(uri.path());
+        let pq = match uri.query() {
             Some(q) => format!("{path}?{q}"),
             None => path.to_owned(),
         };
-        parts.uri = Uri::try_from(pq).unwrap_or_else(|_| Uri::from_static("/"));
+        *req.uri_mut() = Uri::try_from(pq).unwrap_or_else(|_| Uri::from_static("/"));
     }
-    parts.version = Version::HTTP_11;
-    (
-        Box::new(http::Request::from_parts(
-            parts,
-            RequestBody::Incoming(ClientBody::new(body, cx.shared.options.max_request_body)),
-        )),
-        downstream_upgrade,
-    )
+    *req.version_mut() = Version::HTTP_11;
+    (req, downstream_upgrade)
 }
 
 /// Notes, for the access log, which endpoint answered, in which cluster, after how many

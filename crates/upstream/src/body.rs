@@ -24,57 +24,17 @@ pub enum BodyError {
     TooLarge(u64),
 }
 
-/// A request body as the downstream codec delivers it.
-#[derive(Debug)]
-pub enum Downstream {
-    /// Read by hyper's codec (HTTP/2, and HTTP/1 requests off the gateway's own codec's path).
-    Hyper(Incoming),
-    /// None: an HTTP/1.1 request without `Content-Length` or `Transfer-Encoding`, read by the
-    /// gateway's own codec.
-    Empty,
-}
-
-impl Body for Downstream {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    #[inline]
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            Self::Hyper(body) => Pin::new(body).poll_frame(cx),
-            Self::Empty => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Self::Hyper(body) => body.is_end_stream(),
-            Self::Empty => true,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Self::Hyper(body) => body.size_hint(),
-            Self::Empty => SizeHint::with_exact(0),
-        }
-    }
-}
-
 /// The client's streaming body, cut off with [`BodyError::TooLarge`] past a size limit.
 #[derive(Debug)]
 pub struct ClientBody {
-    body: Downstream,
+    body: Incoming,
     limit: Option<u64>,
     read: u64,
 }
 
 impl ClientBody {
     /// `body`, allowed at most `limit` bytes.
-    pub fn new(body: Downstream, limit: Option<u64>) -> Self {
+    pub fn new(body: Incoming, limit: Option<u64>) -> Self {
         Self {
             body,
             limit,

@@ -12,22 +12,22 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
-use rampart_upstream::Downstream;
+use rampart_upstream::RequestBody;
 use smallvec::SmallVec;
 
 use crate::codec::{MAX_HEADERS, MAX_REQUEST_HEAD};
+use crate::request::ClientRequest;
 
 /// Longest request target taken (hyper answers 414 past `u16::MAX - 1`).
 const MAX_URI_LEN: usize = (u16::MAX - 1) as usize;
 
 /// Result of looking at the buffered bytes.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // moved once per request; boxing would allocate per request
 pub(super) enum Parsed {
     /// The head is not complete yet.
     Partial,
     /// A request this codec serves; its head was consumed from the buffer.
-    Taken(Request<Downstream>, Facts),
+    Taken(ClientRequest, Facts),
     /// A request for hyper's codec; the buffer still starts with its head.
     Declined,
 }
@@ -88,7 +88,7 @@ pub(super) fn parse(buf: &mut BytesMut, headers: &mut HeaderMap) -> Parsed {
     let head = buf.split_to(len).freeze();
     match build(&head, path_span, &spans, headers) {
         Some((uri, close)) => {
-            let mut request = Request::new(Downstream::Empty);
+            let mut request = Box::new(Request::new(RequestBody::empty()));
             *request.method_mut() = method.clone();
             *request.uri_mut() = uri;
             *request.version_mut() = Version::HTTP_11;
