@@ -2,7 +2,7 @@
 //! direct response), then stats. The stages are called in order here and nowhere else.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -100,7 +100,20 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBod
         req.body(),
     );
     let mut trace = crate::trace::begin(&mut req, cx, &active);
-    let (mut resp, stat) = dispatch(req, cx, &active, &mut flags, trace.as_mut()).await;
+    // Should the client leave first, this future is dropped mid-way and the guard records the
+    // request as Envoy does: response code 0, flag DC.
+    let chosen = AtomicU32::new(NO_ROUTE_STAT);
+    let mut unfinished = Unfinished {
+        active: &active,
+        chosen: &chosen,
+        start,
+        request_bytes,
+        log: log.zip(entry),
+        answered: false,
+    };
+    let (mut resp, stat) = dispatch(req, cx, &active, &mut flags, trace.as_mut(), &chosen).await;
+    unfinished.answered = true;
+    let (log, entry) = unfinished.log.take().unzip();
     if cx.shared.draining() && resp.version() != Version::HTTP_2 {
         // Ask HTTP/1.1 clients to reconnect elsewhere while we drain.
         resp.headers_mut()
@@ -121,6 +134,50 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBod
         resp = crate::trace::finish(trace, resp, flags, stats.map(|s| &*s.key.route));
     }
     resp
+}
+
+/// A request being handled, recorded when its future is dropped before the response exists
+/// (the client closed the connection or reset the stream): code 0, flag `DC`, as Envoy counts
+/// it. Disarmed once the response is there.
+struct Unfinished<'a> {
+    active: &'a Active,
+    /// The stat slot of the route or destination chosen so far.
+    chosen: &'a AtomicU32,
+    start: Instant,
+    request_bytes: u64,
+    log: Option<(
+        Arc<rampart_telemetry::AccessLog>,
+        Box<rampart_telemetry::AccessLogEntry>,
+    )>,
+    answered: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let Some(stats) = self
+            .active
+            .stats
+            .get(self.chosen.load(Ordering::Relaxed) as usize)
+        else {
+            return;
+        };
+        let mut flags = ResponseFlags::NONE;
+        flags.insert(ResponseFlag::DownstreamConnectionTermination);
+        stats.record(0, flags, self.start.elapsed().as_micros() as u64);
+        stats.record_sizes(self.request_bytes, 0);
+        if let Some((log, mut entry)) = self.log.take() {
+            entry.code = 0;
+            entry.flags = flags;
+            entry.route = Some(&*stats.key.route)
+                .filter(|r| *r != "-")
+                .map(str::to_owned);
+            entry.duration_ms = self.start.elapsed().as_millis() as u64;
+            log.log(&entry);
+        }
+    }
 }
 
 /// Where this request's access-log line goes, when logging is on: a `Telemetry` resource's
@@ -160,6 +217,7 @@ async fn dispatch(
     active: &Arc<Active>,
     flags: &mut ResponseFlags,
     trace: Option<&mut RequestTrace<'_>>,
+    chosen: &AtomicU32,
 ) -> (Response<ResponseBody>, u32) {
     let version = req.version();
     if let Err(refusal) = headers::sanitize_request(version, req.headers_mut()) {
@@ -189,6 +247,7 @@ async fn dispatch(
     let vhost = routes.find_host(authority);
     let found = vhost.and_then(|v| v.find_route(&route_view(&req, authority, cx, None)));
     let stat = found.map_or(NO_ROUTE_STAT, |(route, _)| route.stat);
+    chosen.store(stat, Ordering::Relaxed);
     let mut cors_origin = None;
     if let Some(policy) = found.and_then(|(route, _)| route.cors.as_deref()) {
         match cors::check(policy, &req) {
@@ -254,6 +313,7 @@ async fn dispatch(
         }
         Action::Forward(fwd) => {
             let dest = fwd.pick(fastrand::u32(..fwd.total_weight));
+            chosen.store(dest.stat, Ordering::Relaxed);
             let aborted = match &route.fault {
                 Some(fault) => inject_fault(fault, flags).await,
                 None => None,

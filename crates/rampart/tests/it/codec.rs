@@ -7,7 +7,7 @@ use rampart_testkit::{Backend, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{app_config, eventually, TestGateway};
+use crate::support::{app_config, eventually, log_lines, temp_dir, TestGateway};
 
 async fn gateway(be: &Backend) -> TestGateway {
     TestGateway::start(&app_config(be.port())).await
@@ -131,12 +131,17 @@ async fn head_and_connection_close_are_answered_as_http_1_1_says() {
 }
 
 #[tokio::test]
-async fn a_client_that_leaves_mid_request_cancels_the_upstream_call() {
+async fn a_client_that_leaves_mid_request_cancels_the_upstream_call_and_is_counted_dc() {
     let be = Backend::with("app", |_| {
         Reply::new(200, "late").delayed(Duration::from_secs(30))
     })
     .await;
-    let gw = gateway(&be).await;
+    let file = temp_dir().join("access.log");
+    let log = file.clone();
+    let gw = TestGateway::start_with(&app_config(be.port()), move |o| {
+        o.access_log = Some((Some(log), rampart_telemetry::AccessLogFormat::Json));
+    })
+    .await;
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
     s.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
@@ -157,4 +162,20 @@ async fn a_client_that_leaves_mid_request_cancels_the_upstream_call() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Counted and logged as Envoy does: response code 0, flag DC.
+    let metrics = gw.admin("/stats/prometheus").await.body;
+    let dc = metrics
+        .lines()
+        .find(|l| l.starts_with("istio_requests_total{") && l.contains("response_flags=\"DC\""))
+        .unwrap_or_else(|| panic!("no DC sample in:\n{metrics}"));
+    assert!(
+        dc.contains("response_code=\"0\"") && dc.ends_with(" 1"),
+        "{dc}"
+    );
+    let line = log_lines(&file, 1).await.join("\n");
+    assert!(line.contains("\"/slow\""), "{line}");
+    assert!(
+        line.contains(r#""response_code":0,"response_flags":"DC""#),
+        "{line}"
+    );
 }
