@@ -1,10 +1,10 @@
-//! The gateway's own HTTP/1.1 server codec, for the common request: no body, no upgrade (see
-//! [`parse`] for the exact rule). It reads heads into one buffer per connection, reuses the
-//! field map of each response for the next request, and writes each response head and the body
-//! bytes already available in one write. The first request it does not take hands the
-//! connection, with every byte read so far, to hyper's codec for the rest of its life, so hyper's
-//! strict handling of bodies, chunked framing, 100-continue, upgrades, HTTP/1.0 and malformed
-//! heads applies unchanged.
+//! The gateway's own HTTP/1.1 server codec, for the common request: no body, or one that
+//! arrived whole with its head; no upgrade (see [`parse`] for the exact rule). It reads heads
+//! into one buffer per connection, reuses the field map of each response for the next request,
+//! and writes each response head and the body bytes already available in one write. The first
+//! request it does not take hands the connection, with every byte read so far, to hyper's codec
+//! for the rest of its life, so hyper's strict handling of streamed bodies, chunked framing,
+//! 100-continue, upgrades, HTTP/1.0 and malformed heads applies unchanged.
 //!
 //! hyper's dispatcher, its per-request read-buffer reallocation (it reads while a request is in
 //! flight, into a buffer the request still shares) and its separate date and encode passes

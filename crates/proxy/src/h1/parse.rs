@@ -2,10 +2,11 @@
 //! then either taken (a request this codec serves) or declined (hyper's codec takes the
 //! connection, the head unread).
 //!
-//! Taken: HTTP/1.1, not `CONNECT`, no body (no `Content-Length` other than a single `0`, no
-//! `Transfer-Encoding`), no `Expect`, no `Upgrade` (nor `Connection: upgrade`), head within
-//! the size limits. Everything else (bodies, chunked framing, 100-continue, upgrades,
-//! HTTP/1.0, malformed heads and their 400/431/414 answers) is hyper's, unchanged.
+//! Taken: HTTP/1.1, not `CONNECT`, no `Transfer-Encoding`, at most one `Content-Length` of plain
+//! digits whose body has already arrived whole with the head, no `Expect`, no `Upgrade` (nor
+//! `Connection: upgrade`), head within the size limits. Everything else (bodies still arriving,
+//! chunked framing, 100-continue, upgrades, HTTP/1.0, malformed heads and their 400/431/414
+//! answers) is hyper's, unchanged.
 
 use std::mem::MaybeUninit;
 
@@ -87,8 +88,13 @@ pub(super) fn parse(buf: &mut BytesMut, headers: &mut HeaderMap) -> Parsed {
         .collect();
     let head = buf.split_to(len).freeze();
     match build(&head, path_span, &spans, headers) {
-        Some((uri, close)) => {
-            let mut request = Box::new(Request::new(RequestBody::empty()));
+        // A body is taken only when it has arrived whole with its head.
+        Some((uri, close, length)) if length <= buf.len() as u64 => {
+            let body = match length {
+                0 => RequestBody::empty(),
+                n => RequestBody::Full(Some(buf.split_to(n as usize).freeze())),
+            };
+            let mut request = Box::new(Request::new(body));
             *request.method_mut() = method.clone();
             *request.uri_mut() = uri;
             *request.version_mut() = Version::HTTP_11;
@@ -99,7 +105,7 @@ pub(super) fn parse(buf: &mut BytesMut, headers: &mut HeaderMap) -> Parsed {
             };
             Parsed::Taken(request, facts)
         }
-        None => {
+        _ => {
             headers.clear();
             unread(buf, &head);
             Parsed::Declined
@@ -108,16 +114,16 @@ pub(super) fn parse(buf: &mut BytesMut, headers: &mut HeaderMap) -> Parsed {
 }
 
 /// The request target and fields from `head`; `None` when the request is not one this codec
-/// serves. Also returns whether the client asked to close.
+/// serves. Also returns whether the client asked to close, and the body's length.
 fn build(
     head: &Bytes,
     (path_at, path_len): (usize, usize),
     spans: &[Span],
     headers: &mut HeaderMap,
-) -> Option<(Uri, bool)> {
+) -> Option<(Uri, bool, u64)> {
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len)).ok()?;
     let mut close = false;
-    let mut length_seen = false;
+    let mut length = None;
     headers.reserve(spans.len());
     for &(name_at, name_len, value_at, value_len) in spans {
         let name = HeaderName::from_bytes(&head[name_at..name_at + name_len]).ok()?;
@@ -125,10 +131,20 @@ fn build(
             HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len)).ok()?;
         match name {
             CONTENT_LENGTH => {
-                if length_seen || value.as_bytes() != b"0" {
+                // Plain digits, once: anything else (repeats, signs, spaces, overflow) is
+                // hyper's to judge.
+                let digits = value.as_bytes();
+                if length.is_some() || digits.is_empty() || digits.len() > 18 {
                     return None;
                 }
-                length_seen = true;
+                if !digits.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                length = Some(
+                    digits
+                        .iter()
+                        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
+                );
             }
             TRANSFER_ENCODING | EXPECT | UPGRADE => return None,
             CONNECTION => {
@@ -144,7 +160,7 @@ fn build(
         }
         headers.append(name, value);
     }
-    Some((uri, close))
+    Some((uri, close, length.unwrap_or(0)))
 }
 
 /// Puts a consumed head back in front of the buffered bytes (a declined request: rare, once per
@@ -220,10 +236,18 @@ mod tests {
                     for name in [TRANSFER_ENCODING, EXPECT, UPGRADE] {
                         prop_assert!(!h.contains_key(&name), "{text:?}");
                     }
-                    prop_assert!(h.get_all(CONTENT_LENGTH).iter().all(|v| v == "0"));
                     prop_assert!(h.get_all(CONTENT_LENGTH).iter().count() <= 1);
+                    let declared: usize = h
+                        .get(CONTENT_LENGTH)
+                        .map_or(0, |v| v.to_str().unwrap().trim().parse().unwrap());
+                    // The body is the declared bytes right after the head, and nothing more.
+                    let body = match req.body() {
+                        RequestBody::Full(b) => b.clone().unwrap_or_default(),
+                        other => panic!("unexpected body {other:?}"),
+                    };
+                    prop_assert_eq!(&body[..], &text.as_bytes()[head_len..head_len + declared]);
                     prop_assert_eq!(facts.head, req.method() == Method::HEAD);
-                    prop_assert_eq!(&left[..], &text.as_bytes()[head_len..]);
+                    prop_assert_eq!(&left[..], &text.as_bytes()[head_len + declared..]);
                 }
             }
         }
@@ -250,6 +274,17 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_arrived_with_its_head_is_taken_with_it() {
+        let (parsed, rest) =
+            parse_str("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /next");
+        let Parsed::Taken(req, _) = parsed else {
+            panic!("expected a taken request, got {parsed:?}");
+        };
+        assert!(matches!(req.body(), RequestBody::Full(Some(b)) if b == "hello"));
+        assert_eq!(&rest[..], b"GET /next");
+    }
+
+    #[test]
     fn an_incomplete_head_waits_for_more() {
         assert!(matches!(
             parse_str("GET / HTTP/1.1\r\nHost: x\r\n").0,
@@ -260,7 +295,10 @@ mod tests {
     #[test]
     fn requests_for_hypers_codec_are_declined_with_their_bytes_intact() {
         for text in [
-            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
             "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
             "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",

@@ -1,5 +1,5 @@
-//! The gateway's own HTTP/1.1 codec (bodiless requests) and its handover to hyper's (every
-//! other request), seen from raw client sockets.
+//! The gateway's own HTTP/1.1 codec (requests whose body, if any, arrived with the head) and its
+//! handover to hyper's (every other request), seen from raw client sockets.
 
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ async fn read_response(s: &mut TcpStream) -> (String, String) {
 }
 
 #[tokio::test]
-async fn a_connection_moves_to_hypers_codec_at_its_first_request_with_a_body() {
+async fn a_connection_moves_to_hypers_codec_at_its_first_request_with_a_streamed_body() {
     let be = Backend::with("app", |r| {
         Reply::new(200, &format!("{} {}", r.uri, r.body.len()))
     })
@@ -66,8 +66,13 @@ async fn a_connection_moves_to_hypers_codec_at_its_first_request_with_a_body() {
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains("\r\ndate: "), "{head}");
     assert_eq!(body, "/one 0");
-    // A body: handed over (with the bytes already read, the pipelined GET among them).
-    s.write_all(b"POST /two HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /three HTTP/1.1\r\nHost: a\r\n\r\n")
+    // A body that arrives whole with its head: still the gateway's own codec.
+    s.write_all(b"POST /whole HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut s).await.1, "/whole 3");
+    // A chunked body: handed over (with the bytes already read, the pipelined GET among them).
+    s.write_all(b"POST /two HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /three HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
         .unwrap();
     assert_eq!(read_response(&mut s).await.1, "/two 5");
@@ -97,6 +102,7 @@ async fn a_connection_moves_to_hypers_codec_at_its_first_request_with_a_body() {
         seen,
         [
             ("/one".to_string(), bytes::Bytes::new()),
+            ("/whole".to_string(), bytes::Bytes::from_static(b"abc")),
             ("/two".to_string(), bytes::Bytes::from_static(b"hello")),
             ("/three".to_string(), bytes::Bytes::new()),
             ("/four".to_string(), bytes::Bytes::new()),
