@@ -15,7 +15,6 @@ use tokio::net::TcpStream;
 
 use rampart_upstream::{ClientBody, RequestBody};
 
-use crate::h1::Rewind;
 use crate::request::{handle, ConnCx};
 use crate::timeouts::{Clocked, ConnClock, InFlight};
 
@@ -136,7 +135,7 @@ where
             Ok::<_, Infallible>(resp.map(|body| InFlight::new(body, clock)))
         }
     });
-    let io = TokioIo::new(Rewind::new(prefix, io));
+    let io = TokioIo::new(crate::tls::Replay::new(prefix, io));
     // Each codec's connection future has its own type; the drive logic is the same.
     macro_rules! drive {
         ($conn:expr) => {{

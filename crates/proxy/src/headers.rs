@@ -271,8 +271,12 @@ fn generate_request_id() -> HeaderValue {
 
 /// `n` in decimal as a header value, cut from the per-thread block (`HeaderValue::from(u64)`
 /// makes two allocations).
-pub fn number_value(mut n: u64) -> HeaderValue {
-    let mut digits = [0u8; 20];
+pub fn number_value(n: u64) -> HeaderValue {
+    slab_value(decimal(n, &mut [0; 20]))
+}
+
+/// `n` in decimal, written at the end of `digits`.
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -282,7 +286,7 @@ pub fn number_value(mut n: u64) -> HeaderValue {
             break;
         }
     }
-    slab_value(&digits[at..])
+    &digits[at..]
 }
 
 /// A header value holding a copy of `bytes` (visible ASCII), cut from a per-thread block:

@@ -1,5 +1,6 @@
 //! The request path, one module per stage, in order:
-//! [`listener`] (accept) → [`codec`] (HTTP/1.1 or HTTP/2) → [`request`] (route lookup and the action)
+//! [`listener`] (accept) → [`codec`] (HTTP/1.1: the gateway's own codec for the common request,
+//! hyper's for the rest; HTTP/2: hyper's) → [`request`] (route lookup and the action)
 //! → [`headers`] (proxy headers) → [`forward`] (destination, endpoint, upstream call) →
 //! [`respond`] (local replies). [`active`] holds the snapshot being served.
 

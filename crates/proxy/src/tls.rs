@@ -159,7 +159,8 @@ fn refuse(cx: &ConnCx, reason: Refusal, why: &str) {
     tracing::debug!(peer = %cx.peer, port = cx.port, why, "TLS connection closed");
 }
 
-/// A stream that yields `prefix` before reading from `inner`.
+/// A stream that yields `prefix` before reading from `inner`: bytes read to sniff TLS, or a
+/// head the gateway's own HTTP/1.1 codec hands to hyper's.
 pub struct Replay<S> {
     prefix: Bytes,
     inner: S,
@@ -215,5 +216,22 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn the_prefix_is_read_before_the_stream() {
+        let (mut client, server) = tokio::io::duplex(64);
+        client.write_all(b" world").await.unwrap();
+        drop(client);
+        let mut replayed = Replay::new(Bytes::from_static(b"hello"), server);
+        let mut all = String::new();
+        replayed.read_to_string(&mut all).await.unwrap();
+        assert_eq!(all, "hello world");
     }
 }

@@ -11,7 +11,6 @@
 //! were a quarter of the gateway's instructions per proxied request.
 
 mod parse;
-mod rewind;
 mod write;
 
 use std::future::{poll_fn, Future};
@@ -22,8 +21,6 @@ use std::task::Poll;
 use bytes::BytesMut;
 use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-
-pub(crate) use rewind::Rewind;
 
 use crate::request::{handle, ConnCx};
 use parse::Parsed;

@@ -252,7 +252,7 @@ fn encode_head(
             Some(Some(n)) => {
                 if may_have_length(status) {
                     out.extend_from_slice(b"content-length: ");
-                    out.extend_from_slice(itoa_u64(n, &mut [0; 20]));
+                    out.extend_from_slice(crate::headers::decimal(n, &mut [0; 20]));
                     out.extend_from_slice(b"\r\n");
                     Framing::Length(n)
                 } else {
@@ -309,19 +309,6 @@ fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
         .as_bytes()
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-fn itoa_u64(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &digits[at..]
 }
 
 /// Streams the body after the head in `out`; whether it was written whole.
@@ -620,6 +607,5 @@ mod tests {
         assert_eq!(format_args_hex(0, &mut [0; 16]), b"0");
         assert_eq!(format_args_hex(255, &mut [0; 16]), b"ff");
         assert_eq!(format_args_hex(4096, &mut [0; 16]), b"1000");
-        assert_eq!(itoa_u64(1234567, &mut [0; 20]), b"1234567");
     }
 }
