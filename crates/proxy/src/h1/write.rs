@@ -265,7 +265,8 @@ fn encode_head(
         // HEAD, 204 and 304 answers carry no body, whatever their fields say.
         head.framing = Framing::Length(0);
     }
-    if head.framing == Framing::UntilClose {
+    if head.framing == Framing::UntilClose || status.is_informational() {
+        // An unrequested 101 (upgrades are hyper's) leaves the connection in an unknown state.
         head.keep_alive = false;
     }
     if !head.keep_alive && !close_sent && (facts.close || draining) {
@@ -588,6 +589,13 @@ mod tests {
         let (text, _, keep) = head(200, &[("connection", "close")], None, GET).unwrap();
         assert!(!keep);
         assert_eq!(text.matches("connection: close").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn an_informational_answer_ends_the_connection() {
+        let (text, framing, keep) = head(101, &[], None, GET).unwrap();
+        assert_eq!(text, "HTTP/1.1 101 Switching Protocols\ndate: *\n");
+        assert_eq!((framing, keep), (Framing::Length(0), false));
     }
 
     #[test]
