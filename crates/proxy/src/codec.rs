@@ -10,7 +10,6 @@ use std::task::Poll;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 
 use rampart_upstream::{ClientBody, RequestBody};
@@ -25,29 +24,16 @@ pub(crate) const MAX_REQUEST_HEAD: usize = 60 * 1024;
 pub(crate) const MAX_HEADERS: usize = 100;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
-const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// What the first bytes (or TLS's ALPN) say the client speaks.
+/// What the client speaks, as TLS's ALPN says or the first bytes will tell.
 pub(crate) enum Protocol {
+    /// HTTP/1.1 (ALPN `http/1.1`).
     Http1,
+    /// HTTP/2 (ALPN `h2`).
     Http2,
-    /// A partial preface: let the auto-detecting codec wait for the rest.
+    /// Cleartext, or TLS without ALPN: HTTP/1.1 unless the HTTP/2 preface comes first.
     Unsure,
-}
-
-async fn sniff(stream: &TcpStream) -> std::io::Result<Option<Protocol>> {
-    let mut buf = [0u8; 24];
-    let n = stream.peek(&mut buf).await?;
-    if n == 0 {
-        return Ok(None);
-    }
-    Ok(Some(if buf[..n] != PREFACE[..n] {
-        Protocol::Http1
-    } else if n == PREFACE.len() {
-        Protocol::Http2
-    } else {
-        Protocol::Unsure
-    }))
 }
 
 /// HTTP/2 limits for clients, after Envoy's edge recommendations: 100 concurrent streams (more
@@ -76,15 +62,7 @@ const MAX_LOCAL_ERROR_RESETS: usize = 100;
 /// Serves the connection until it closes, or until its token is cancelled: by a drain (then
 /// gracefully) or by the request-head timeout (see [`crate::timeouts`]).
 pub async fn serve(stream: TcpStream, cx: ConnCx) {
-    let drain = cx.clock.token().clone();
-    let protocol = tokio::select! {
-        sniffed = sniff(&stream) => match sniffed {
-            Ok(Some(p)) => p,
-            _ => return,
-        },
-        () = drain.cancelled() => return,
-    };
-    serve_io(stream, protocol, cx).await;
+    serve_io(stream, Protocol::Unsure, cx).await;
 }
 
 /// Serves HTTP on `stream` (plain TCP, or a terminated TLS stream) speaking `protocol`.
@@ -95,7 +73,7 @@ where
     let expired = cx.clock.clone();
     let peer = cx.peer;
     let shared = cx.shared.clone();
-    if !matches!(protocol, Protocol::Http1) {
+    if matches!(protocol, Protocol::Http2) {
         cx.clock.exempt();
     }
     let clock = cx.clock.clone();
@@ -103,9 +81,11 @@ where
     let cx = std::sync::Arc::new(cx);
     let mut io = Clocked::new(stream, clock);
     let mut prefix = bytes::Bytes::new();
-    if matches!(protocol, Protocol::Http1) {
+    let mut protocol = protocol;
+    if !matches!(protocol, Protocol::Http2) {
         // The gateway's own codec first; hyper's from the first request it does not take.
-        let mut own = pin!(crate::h1::serve(io, cx.clone()));
+        let sniff = matches!(protocol, Protocol::Unsure);
+        let mut own = pin!(crate::h1::serve(io, cx.clone(), sniff));
         let outcome = match until_drained(own.as_mut(), &expired).await {
             Some(outcome) => outcome,
             // A timeout: close now. A drain: finish the request in flight.
@@ -117,7 +97,13 @@ where
                 note_refusals(&expired, &shared, peer);
                 return;
             }
-            crate::h1::Outcome::Handover(back, read) => (io, prefix) = (back, read),
+            crate::h1::Outcome::Handover(back, read) => {
+                (io, prefix, protocol) = (back, read, Protocol::Http1);
+            }
+            crate::h1::Outcome::Http2(back, read) => {
+                expired.exempt();
+                (io, prefix, protocol) = (back, read, Protocol::Http2);
+            }
         }
     }
     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -155,7 +141,7 @@ where
         }};
     }
     let result = match protocol {
-        Protocol::Http1 => drive!(hyper::server::conn::http1::Builder::new()
+        Protocol::Http1 | Protocol::Unsure => drive!(hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
             .max_header_size(MAX_REQUEST_HEAD)
             .serve_connection(io, svc)
@@ -165,13 +151,6 @@ where
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
             h2_limits!(builder);
             drive!(builder.serve_connection(io, svc)).map_err(|e| e.to_string())
-        }
-        Protocol::Unsure => {
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            // The auto codec has no head-size setting; its read buffer bounds the head instead.
-            builder.http1().max_buf_size(MAX_REQUEST_HEAD);
-            h2_limits!(builder.http2());
-            drive!(builder.serve_connection_with_upgrades(io, svc)).map_err(|e| e.to_string())
         }
     };
     if let Err(err) = result {

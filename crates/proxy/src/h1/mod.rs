@@ -22,6 +22,7 @@ use bytes::BytesMut;
 use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use crate::codec::PREFACE;
 use crate::request::{handle, ConnCx};
 use parse::Parsed;
 
@@ -37,12 +38,15 @@ pub(crate) enum Outcome<S> {
     /// A request this codec does not serve: `io` and the bytes read from it (starting with that
     /// request's head) go to hyper's codec.
     Handover(S, bytes::Bytes),
+    /// The client opened with the HTTP/2 preface: `io` and the bytes read from it go to hyper's
+    /// HTTP/2 codec.
+    Http2(S, bytes::Bytes),
 }
 
 /// Serves requests on `io` until the connection closes or a request needs hyper's codec. The
 /// caller polls it under the connection's token (see [`crate::codec`]); on a drain it finishes
 /// the request in flight and stops at the next request boundary.
-pub(crate) async fn serve<S>(mut io: S, cx: Arc<ConnCx>) -> Outcome<S>
+pub(crate) async fn serve<S>(mut io: S, cx: Arc<ConnCx>, mut sniff: bool) -> Outcome<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -51,7 +55,17 @@ where
     let mut fields = HeaderMap::new();
     loop {
         let (req, facts) = loop {
-            if !buf.is_empty() {
+            if sniff && !buf.is_empty() {
+                // A cleartext connection's first bytes tell HTTP/2 with prior knowledge apart
+                // (read, not peeked: one system call fewer per connection).
+                let n = buf.len().min(PREFACE.len());
+                if buf[..n] != PREFACE[..n] {
+                    sniff = false;
+                } else if n == PREFACE.len() {
+                    return Outcome::Http2(io, buf.freeze());
+                }
+            }
+            if !sniff && !buf.is_empty() {
                 match parse::parse(&mut buf, &mut fields) {
                     Parsed::Taken(req, facts) => break (req, facts),
                     Parsed::Declined => return Outcome::Handover(io, buf.freeze()),

@@ -185,3 +185,52 @@ async fn a_client_that_leaves_mid_request_cancels_the_upstream_call_and_is_count
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn a_cleartext_http2_preface_split_across_packets_still_opens_http2() {
+    use rampart_testkit::h2raw::{frame, get, header_block, HEADERS, SETTINGS};
+    let be = Backend::start("app").await;
+    let gw = gateway(&be).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    s.write_all(&preface[..10]).await.unwrap();
+    // The rest a moment later, so that the gateway's first read holds part of the preface only.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut rest = preface[10..].to_vec();
+    rest.extend(frame(SETTINGS, 0, 0, &[]));
+    rest.extend(frame(
+        HEADERS,
+        0x4 | 0x1, // END_HEADERS | END_STREAM
+        1,
+        &header_block(&get("/h2", "a", &[])),
+    ));
+    s.write_all(&rest).await.unwrap();
+    // Frames until a HEADERS frame on stream 1, whose block starts with `:status: 200`
+    // (HPACK static index 8).
+    let mut buf = Vec::new();
+    let status = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let mut at = 0;
+            while buf.len() >= at + 9 {
+                let len = u32::from_be_bytes([0, buf[at], buf[at + 1], buf[at + 2]]) as usize;
+                if buf.len() < at + 9 + len {
+                    break;
+                }
+                let stream =
+                    u32::from_be_bytes([buf[at + 5], buf[at + 6], buf[at + 7], buf[at + 8]]);
+                if buf[at + 3] == HEADERS && stream == 1 {
+                    return buf[at + 9];
+                }
+                at += 9 + len;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before a response");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("a response within 5 s");
+    assert_eq!(status, 0x88, "`:status: 200` first");
+    assert_eq!(be.requests()[0].uri, "/h2");
+}
