@@ -1,7 +1,8 @@
-//! One downstream connection through the HTTP codec: HTTP/1.1, or HTTP/2 with prior knowledge,
-//! chosen by peeking at the first bytes (no wrapper around every later read, unlike a codec that
-//! rewinds what it sniffed). Receives an accepted stream; hands each request to
-//! [`crate::request::handle`]; shuts down gracefully when the drain token is cancelled.
+//! One downstream connection through the HTTP codecs: the gateway's own HTTP/1.1 codec first
+//! (which also tells HTTP/2 with prior knowledge from the first bytes), then hyper's HTTP/1.1
+//! codec from the first request the own one does not take, or hyper's HTTP/2 codec. Receives an
+//! accepted stream; hands each request to [`crate::request::handle`]; shuts down gracefully when
+//! the drain token is cancelled.
 
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
@@ -81,8 +82,8 @@ where
     let cx = std::sync::Arc::new(cx);
     let mut io = Clocked::new(stream, clock);
     let mut prefix = bytes::Bytes::new();
-    let mut protocol = protocol;
-    if !matches!(protocol, Protocol::Http2) {
+    let mut http2 = matches!(protocol, Protocol::Http2);
+    if !http2 {
         // The gateway's own codec first; hyper's from the first request it does not take.
         let sniff = matches!(protocol, Protocol::Unsure);
         let mut own = pin!(crate::h1::serve(io, cx.clone(), sniff));
@@ -97,12 +98,10 @@ where
                 note_refusals(&expired, &shared, peer);
                 return;
             }
-            crate::h1::Outcome::Handover(back, read) => {
-                (io, prefix, protocol) = (back, read, Protocol::Http1);
-            }
+            crate::h1::Outcome::Handover(back, read) => (io, prefix) = (back, read),
             crate::h1::Outcome::Http2(back, read) => {
                 expired.exempt();
-                (io, prefix, protocol) = (back, read, Protocol::Http2);
+                (io, prefix, http2) = (back, read, true);
             }
         }
     }
@@ -140,18 +139,17 @@ where
             }
         }};
     }
-    let result = match protocol {
-        Protocol::Http1 | Protocol::Unsure => drive!(hyper::server::conn::http1::Builder::new()
+    let result = if http2 {
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        h2_limits!(builder);
+        drive!(builder.serve_connection(io, svc)).map_err(|e| e.to_string())
+    } else {
+        drive!(hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
             .max_header_size(MAX_REQUEST_HEAD)
             .serve_connection(io, svc)
             .with_upgrades())
-        .map_err(|e| e.to_string()),
-        Protocol::Http2 => {
-            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            h2_limits!(builder);
-            drive!(builder.serve_connection(io, svc)).map_err(|e| e.to_string())
-        }
+        .map_err(|e| e.to_string())
     };
     if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection error");
@@ -160,11 +158,7 @@ where
 }
 
 /// Counts a head refused for an unknown transfer coding (answered by [`Clocked`]).
-fn note_refusals(
-    clock: &crate::timeouts::ConnClock,
-    shared: &crate::active::Shared,
-    peer: std::net::SocketAddr,
-) {
+fn note_refusals(clock: &ConnClock, shared: &crate::active::Shared, peer: std::net::SocketAddr) {
     if clock.refused_unknown_coding() {
         tracing::debug!(%peer, "request with an unknown transfer coding refused (501)");
         shared.count_refusal(crate::headers::Refusal::UnknownCoding);

@@ -363,12 +363,11 @@ fn route_view<'a, B>(
 /// (token and output headers edited), its identity and the headers an external authorizer
 /// asked to add to the response; or the refusal to send.
 async fn access_control(
-    req: ClientRequest,
+    mut req: ClientRequest,
     cx: &ConnCx,
     active: &Active,
     flags: &mut ResponseFlags,
 ) -> Result<(ClientRequest, Option<Arc<Identity>>, Option<HeaderMap>), Response<ResponseBody>> {
-    let mut req = req;
     let identity = match &active.authn {
         Some(authn) => {
             let taken = std::mem::replace(&mut *req, Request::new(RequestBody::empty()));

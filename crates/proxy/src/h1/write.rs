@@ -2,7 +2,10 @@
 //! a client sees the same bytes whichever codec served its request):
 //! - the status line, then the fields in map order, names lower-case;
 //! - `Content-Length` from the field when present, else from the body's exact size, else
-//!   `Transfer-Encoding: chunked`; none for HEAD, 204 and 304 answers, which carry no body;
+//!   `Transfer-Encoding: chunked` (a `Transfer-Encoding` field of the response is dropped: the
+//!   codec frames the body); none for HEAD, 204 and 304 answers, which carry no body;
+//! - repeated fields on lines of their own (hyper joins `Connection` and `Trailer` values into
+//!   one line; both forms mean the same);
 //! - `Connection: close` when the client asked for it (or the gateway drains);
 //! - `Date` when the response has none;
 //! - trailers only when chunked and named in the `Trailer` field.
@@ -96,7 +99,8 @@ struct Head {
 
 /// Encodes the status line and fields into `out`, draining `headers`. `length` is `None` for
 /// an empty body, else the body's exact size if known. `None` when the fields contradict
-/// themselves.
+/// themselves (`Content-Length` values that differ, or one that is not a number while the body
+/// has no known size).
 fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
@@ -120,120 +124,58 @@ fn encode_head(
         out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    // Set once a `Content-Length` field is written: it frames the body.
     let mut framed = false;
     let mut date = false;
     let mut close_sent = false;
-    let mut declared: Option<u64> = None;
-    let mut open: Option<HeaderName> = None;
     let mut name: Option<HeaderName> = None;
     for (next, value) in headers.drain() {
         if let Some(next) = next {
             name = Some(next);
         }
         let Some(name) = name.as_ref() else { continue };
-        // Repeated framing fields are joined into one line, as hyper does.
-        let joined = open.as_ref() == Some(name);
-        if !joined && open.take().is_some() {
-            out.extend_from_slice(b"\r\n");
-        }
         match *name {
-            header::CONTENT_LENGTH => match length {
-                Some(Some(known)) => {
-                    if framed && !joined {
-                        return None;
-                    }
-                    if !joined {
-                        line_start(out, "content-length: ", value.as_bytes());
-                        open = Some(name.clone());
-                        head.framing = Framing::Length(known);
-                        framed = true;
-                    }
-                }
-                Some(None) => {
-                    let parsed = std::str::from_utf8(value.as_bytes())
-                        .ok()
-                        .and_then(|v| v.parse::<u64>().ok())?;
-                    match declared {
-                        Some(prev) if prev != parsed => return None,
-                        Some(_) => {}
-                        None if framed => return None,
-                        None => {
-                            line_start(out, "content-length: ", value.as_bytes());
-                            open = Some(name.clone());
-                            head.framing = Framing::Length(parsed);
-                            framed = true;
-                            declared = Some(parsed);
+            header::CONTENT_LENGTH => {
+                match length {
+                    // Known size: the first field is written, repeats dropped.
+                    Some(Some(known)) if !framed => head.framing = Framing::Length(known),
+                    // Unknown size: the field frames the body; repeats must agree.
+                    Some(None) => {
+                        let declared = std::str::from_utf8(value.as_bytes())
+                            .ok()
+                            .and_then(|v| v.parse::<u64>().ok())?;
+                        match head.framing {
+                            Framing::Length(prev) if framed && prev != declared => return None,
+                            _ if framed => continue,
+                            _ => head.framing = Framing::Length(declared),
                         }
                     }
-                }
-                None if facts.head && !joined => {
-                    if framed {
-                        return None;
-                    }
-                    line_start(out, "content-length: ", value.as_bytes());
-                    open = Some(name.clone());
-                    framed = true;
-                }
-                None => {}
-            },
-            header::TRANSFER_ENCODING => {
-                if framed && !joined {
-                    return None;
-                }
-                if !may_chunk {
-                    continue;
+                    // No body: a HEAD answer keeps the length a GET would have.
+                    None if facts.head && !framed => {}
+                    _ => continue,
                 }
                 framed = true;
-                head.framing = Framing::Chunked;
-                if joined {
-                    out.extend_from_slice(b", ");
-                    out.extend_from_slice(value.as_bytes());
-                } else {
-                    line_start(out, "transfer-encoding: ", value.as_bytes());
-                    open = Some(name.clone());
-                }
-                if !is_chunked(&value) {
-                    out.extend_from_slice(b", chunked");
-                }
             }
-            header::CONNECTION => {
-                if has_token(&value, b"close") {
-                    head.keep_alive = false;
-                    close_sent = true;
-                }
-                if joined {
-                    out.extend_from_slice(b", ");
-                    out.extend_from_slice(value.as_bytes());
-                } else {
-                    line_start(out, "connection: ", value.as_bytes());
-                    open = Some(name.clone());
-                }
+            // Framing is this codec's to choose (the proxy strips the upstream's anyway).
+            header::TRANSFER_ENCODING => continue,
+            header::CONNECTION if has_token(&value, b"close") => {
+                head.keep_alive = false;
+                close_sent = true;
             }
             header::TRAILER => {
                 if !may_chunk {
                     continue;
                 }
-                if joined {
-                    out.extend_from_slice(b", ");
-                    out.extend_from_slice(value.as_bytes());
-                } else {
-                    line_start(out, "trailer: ", value.as_bytes());
-                    open = Some(name.clone());
-                }
                 let names = value.to_str().unwrap_or("").split(',');
                 head.trailers
                     .extend(names.filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()));
             }
-            _ => {
-                date |= *name == header::DATE;
-                out.extend_from_slice(name.as_str().as_bytes());
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(value.as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
+            header::DATE => date = true,
+            _ => {}
         }
-    }
-    if open.is_some() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if !framed {
@@ -289,20 +231,6 @@ fn may_have_length(status: StatusCode) -> bool {
     !status.is_informational()
         && status != StatusCode::NO_CONTENT
         && status != StatusCode::NOT_MODIFIED
-}
-
-fn line_start(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(value);
-}
-
-/// Whether a `Transfer-Encoding` value ends with `chunked`.
-fn is_chunked(value: &HeaderValue) -> bool {
-    value
-        .as_bytes()
-        .rsplit(|&b| b == b',')
-        .next()
-        .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
 fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
@@ -589,6 +517,27 @@ mod tests {
         let (text, _, keep) = head(200, &[("connection", "close")], None, GET).unwrap();
         assert!(!keep);
         assert_eq!(text.matches("connection: close").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn the_codec_frames_the_body_and_repeated_fields_keep_their_lines() {
+        let fields = [
+            ("transfer-encoding", "gzip"),
+            ("connection", "x-a"),
+            ("connection", "close"),
+            ("x-a", "1"),
+        ];
+        let (text, framing, keep) = head(200, &fields, Some(None), GET).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\nconnection: x-a\nconnection: close\nx-a: 1\n\
+             transfer-encoding: chunked\ndate: *\n"
+        );
+        assert_eq!((framing, keep), (Framing::Chunked, false));
+        let repeated = [("content-length", "5"), ("content-length", "5")];
+        let (text, framing, _) = head(200, &repeated, Some(None), GET).unwrap();
+        assert_eq!(text, "HTTP/1.1 200 OK\ncontent-length: 5\ndate: *\n");
+        assert_eq!(framing, Framing::Length(5));
     }
 
     #[test]
