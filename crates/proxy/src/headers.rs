@@ -254,19 +254,37 @@ pub fn ensure_request_id(headers: &mut HeaderMap) {
 }
 
 fn generate_request_id() -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hi = (fastrand::u64(..) & 0xffff_ffff_ffff_0fff) | 0x4000; // version 4
     let lo = (fastrand::u64(..) & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000; // RFC 4122 variant
-                                                                                  // 8-4-4-4-12 hex digits: the dashes are fixed, each other byte takes the next nibble.
+    let (hi, lo) = (hex16(hi), hex16(lo));
+    // 8-4-4-4-12 hex digits.
     let mut out = *b"00000000-0000-0000-0000-000000000000";
-    let mut nibbles = (u128::from(hi) << 64) | u128::from(lo);
-    for at in (0..36).rev() {
-        if !matches!(at, 8 | 13 | 18 | 23) {
-            out[at] = HEX[(nibbles & 0xf) as usize];
-            nibbles >>= 4;
-        }
-    }
+    out[..8].copy_from_slice(&hi[..8]);
+    out[9..13].copy_from_slice(&hi[8..12]);
+    out[14..18].copy_from_slice(&hi[12..]);
+    out[19..23].copy_from_slice(&lo[..4]);
+    out[24..].copy_from_slice(&lo[4..]);
     slab_value(&out)
+}
+
+/// `n` as 16 lowercase hex digits, most significant first.
+fn hex16(n: u64) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&hex8((n >> 32) as u32));
+    out[8..].copy_from_slice(&hex8(n as u32));
+    out
+}
+
+/// `n` as 8 lowercase hex digits, computed for all eight at once: each nibble is spread into
+/// a byte of its own, then turned into `0`–`9` or `a`–`f`.
+fn hex8(n: u32) -> [u8; 8] {
+    let n = u64::from(n);
+    let mut v = ((n & 0xffff_0000) << 16) | (n & 0xffff);
+    v = ((v & 0x0000_ff00_0000_ff00) << 8) | (v & 0x0000_00ff_0000_00ff);
+    v = ((v & 0x00f0_00f0_00f0_00f0) << 4) | (v & 0x000f_000f_000f_000f);
+    // 1 in each byte whose nibble is 10 or more (adding 6 carries it into bit 4).
+    let letters = ((v + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (v + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
 /// `n` in decimal as a header value, cut from the per-thread block (`HeaderValue::from(u64)`
@@ -402,6 +420,26 @@ mod tests {
     fn numbers_are_decimal() {
         for n in [0, 7, 10, 1234, u64::MAX] {
             assert_eq!(number_value(n), n.to_string().as_str());
+        }
+    }
+
+    #[test]
+    fn hex_digits_match_the_formatter() {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            15,
+            0xdead_beef,
+            0x0123_4567_89ab_cdef,
+            u64::MAX,
+        ] {
+            assert_eq!(hex16(n), *format!("{n:016x}").as_bytes(), "{n:#x}");
+        }
+        for _ in 0..1000 {
+            let n = fastrand::u64(..);
+            assert_eq!(hex16(n), *format!("{n:016x}").as_bytes(), "{n:#x}");
         }
     }
 

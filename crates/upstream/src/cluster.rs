@@ -354,7 +354,7 @@ pub struct SendError {
     /// What went wrong.
     pub error: Error,
     /// The request, when nothing of it was sent.
-    pub unsent: Option<Request<RequestBody>>,
+    pub unsent: Option<Box<Request<RequestBody>>>,
 }
 
 impl Conn {
@@ -365,7 +365,10 @@ impl Conn {
 
     /// Sends `req`. Its URI must be origin-form (`/path?query`); for HTTP/2 it is made absolute
     /// from the `host` header here.
-    pub async fn send(self, req: Request<RequestBody>) -> Result<Response<PooledBody>, SendError> {
+    pub async fn send(
+        self,
+        req: Box<Request<RequestBody>>,
+    ) -> Result<Response<PooledBody>, SendError> {
         let active = self.endpoint.activate();
         self.endpoint.requests.fetch_add(1, Ordering::Relaxed);
         match self.kind {
@@ -380,7 +383,7 @@ impl Conn {
                 mut sender,
                 lease,
                 tls,
-            } => match sender.send_request(absolute_uri(req, tls)).await {
+            } => match sender.send_request(absolute_uri(*req, tls)).await {
                 Ok(resp) => Ok(resp.map(|b| PooledBody::h2(b, active, lease))),
                 Err(err) => Err(SendError {
                     error: Error::from_send(err),

@@ -221,10 +221,10 @@ async fn exchange(
             Ok(conn) => conn,
             Err(err) => return Attempt::NotSent(err.into(), req),
         };
-        match conn.send(*req).await {
+        match conn.send(req).await {
             Ok(resp) => return Attempt::Answered(resp),
             Err(err) => match err.unsent {
-                Some(unsent) => req = Box::new(unsent),
+                Some(unsent) => req = unsent,
                 None => return Attempt::Failed(err.error.into()),
             },
         }

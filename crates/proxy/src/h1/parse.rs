@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
 use rampart_upstream::RequestBody;
 use smallvec::SmallVec;
 
@@ -44,7 +44,7 @@ pub(super) struct Facts {
 
 /// Byte ranges of one field within the head: name start, name length, value start, value
 /// length.
-type Span = (usize, usize, usize, usize);
+type Span = (u32, u32, u32, u32);
 
 /// Parses the request head at the front of `buf`, filling `headers` (empty, kept from an
 /// earlier message so that its allocation is reused).
@@ -74,18 +74,17 @@ pub(super) fn parse(buf: &mut BytesMut, headers: &mut HeaderMap) -> Parsed {
     }
     let base = buf.as_ptr() as usize;
     let path_span = (path.as_ptr() as usize - base, path.len());
-    let spans: SmallVec<[Span; 24]> = req
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.as_ptr() as usize - base,
-                h.name.len(),
-                h.value.as_ptr() as usize - base,
-                h.value.len(),
-            )
-        })
-        .collect();
+    // Pushed in place: collecting and moving the vector costs a copy of all its slots.
+    let mut spans: SmallVec<[Span; 24]> = SmallVec::new();
+    for h in req.headers.iter() {
+        let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+        spans.push((
+            at(h.name.as_bytes()),
+            h.name.len() as u32,
+            at(h.value),
+            h.value.len() as u32,
+        ));
+    }
     let head = buf.split_to(len).freeze();
     match build(&head, path_span, &spans, headers) {
         // A body is taken only when it has arrived whole with its head.
@@ -126,7 +125,9 @@ fn build(
     let mut length = None;
     headers.reserve(spans.len());
     for &(name_at, name_len, value_at, value_len) in spans {
-        let name = HeaderName::from_bytes(&head[name_at..name_at + name_len]).ok()?;
+        let (name_at, name_len) = (name_at as usize, name_len as usize);
+        let (value_at, value_len) = (value_at as usize, value_len as usize);
+        let name = rampart_upstream::h1::field_name(&head[name_at..name_at + name_len]).ok()?;
         let value =
             HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len)).ok()?;
         match name {

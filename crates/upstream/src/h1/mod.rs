@@ -9,6 +9,7 @@
 mod body;
 mod decode;
 mod encode;
+mod name;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +30,7 @@ use crate::load::ConnSlot;
 use crate::stream::Stream;
 
 pub use body::{H1Body, UpgradedConn};
+pub use name::field_name;
 
 /// Largest response head accepted from an upstream.
 const MAX_HEAD: usize = 64 * 1024;
@@ -102,7 +104,7 @@ pub struct Failure {
     /// What went wrong.
     pub error: Error,
     /// The request, when it is safe to send again.
-    pub unsent: Option<Request<RequestBody>>,
+    pub unsent: Option<Box<Request<RequestBody>>>,
 }
 
 impl H1Conn {
@@ -131,20 +133,21 @@ impl H1Conn {
     /// the response body has been read.
     pub async fn send(
         mut self: Box<Self>,
-        req: Request<RequestBody>,
+        mut req: Box<Request<RequestBody>>,
         idle: IdleQueue,
     ) -> Result<Response<H1Body>, Failure> {
         let reused = self.life.requests > 0;
-        let (mut parts, mut body) = req.into_parts();
+        // The request stays in its box (it is large): only the body is taken out.
+        let mut body = std::mem::replace(req.body_mut(), RequestBody::empty());
         let has_body = !body.is_end_stream();
         let mut head = std::mem::take(&mut self.write_buf);
         head.clear();
         head.reserve(512);
-        let chunked = encode::head(&parts, &body, &mut head);
+        let chunked = encode::head(&req, &body, &mut head);
         if let RequestBody::Full(Some(bytes)) = &body {
             head.extend_from_slice(bytes);
         }
-        let head_only = parts.method == http::Method::HEAD;
+        let head_only = req.method() == http::Method::HEAD;
         if has_body && body.is_streamed() {
             // A streamed body is written beside the response reader, so an upstream that
             // answers while still reading (full-duplex echo, an early 413) neither deadlocks
@@ -156,7 +159,7 @@ impl H1Conn {
                 Ok::<_, std::io::Error>(write)
             }));
             let head =
-                decode::read_head(&mut read, &mut self.read_buf, head_only, &mut parts.headers)
+                decode::read_head(&mut read, &mut self.read_buf, head_only, req.headers_mut())
                     .await;
             // The client's body may have turned out malformed while it was being copied: then
             // the upstream saw an unfinished request, and whatever it answered is not passed on.
@@ -217,8 +220,7 @@ impl H1Conn {
             Ok::<_, std::io::Error>(())
         };
         if let Err(err) = write.await {
-            let unsent =
-                (reused && !has_body).then(|| Request::from_parts(parts, RequestBody::empty()));
+            let unsent = (reused && !has_body).then_some(req);
             return Err(Failure {
                 error: Error::Reset(err.into()),
                 unsent,
@@ -226,7 +228,7 @@ impl H1Conn {
         }
         // The request's fields are still needed to resend it if the upstream closes unanswered;
         // they give up their allocation only once a whole response head has arrived.
-        let fields = &mut parts.headers;
+        let fields = req.headers_mut();
         match decode::read_head(&mut self.stream, &mut self.read_buf, head_only, fields).await {
             Ok((response, framing)) => {
                 let keep_alive = framing.reusable;
@@ -237,8 +239,7 @@ impl H1Conn {
                 error,
                 received_any,
             }) => {
-                let unsent = (reused && !has_body && !received_any)
-                    .then(|| Request::from_parts(parts, RequestBody::empty()));
+                let unsent = (reused && !has_body && !received_any).then_some(req);
                 Err(Failure { error, unsent })
             }
         }

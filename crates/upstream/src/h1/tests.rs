@@ -76,13 +76,15 @@ fn idle() -> IdleQueue {
     Arc::new(ArrayQueue::new(4))
 }
 
-fn get(path: &str) -> Request<RequestBody> {
-    Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .header("host", "up")
-        .body(RequestBody::empty())
-        .unwrap()
+fn get(path: &str) -> Box<Request<RequestBody>> {
+    Box::new(
+        Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", "up")
+            .body(RequestBody::empty())
+            .unwrap(),
+    )
 }
 
 async fn conn(addr: std::net::SocketAddr) -> Box<H1Conn> {
@@ -189,7 +191,12 @@ async fn informational_responses_are_skipped_and_empty_bodies_release_at_once() 
         .header("host", "up")
         .body(RequestBody::empty())
         .unwrap();
-    let resp = pool.pop().unwrap().send(head, pool.clone()).await.unwrap();
+    let resp = pool
+        .pop()
+        .unwrap()
+        .send(Box::new(head), pool.clone())
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["content-length"], "10");
     assert_eq!(
         body_of(resp).await.0,
@@ -212,7 +219,11 @@ async fn request_bodies_are_framed() {
         .header("host", "up")
         .body(RequestBody::Full(Some(Bytes::from_static(b"abc"))))
         .unwrap();
-    conn(addr).await.send(post, pool.clone()).await.unwrap();
+    conn(addr)
+        .await
+        .send(Box::new(post), pool.clone())
+        .await
+        .unwrap();
     let raw = String::from_utf8(seen.recv().await.unwrap()).unwrap();
     assert_eq!(
         raw,

@@ -1,0 +1,89 @@
+//! Field names as they arrive in HTTP/1.1 heads.
+
+use http::header::{self, HeaderName, InvalidHeaderName};
+
+/// The field name spelled by `bytes` (case-insensitive). The spellings most heads use
+/// (`Content-Length`, `host`, …) are matched exactly first, which costs a fraction of
+/// `HeaderName::from_bytes` (it lowercases into a scratch buffer before looking the name up);
+/// every other spelling goes the general way, with the same result.
+#[inline]
+pub fn field_name(bytes: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
+    match common(bytes) {
+        Some(name) => Ok(name),
+        None => HeaderName::from_bytes(bytes),
+    }
+}
+
+/// Exact matches for the names and spellings seen most often.
+fn common(bytes: &[u8]) -> Option<HeaderName> {
+    Some(match bytes {
+        b"Host" | b"host" => header::HOST,
+        b"Date" | b"date" => header::DATE,
+        b"Server" | b"server" => header::SERVER,
+        b"Accept" | b"accept" => header::ACCEPT,
+        b"Cookie" | b"cookie" => header::COOKIE,
+        b"Connection" | b"connection" => header::CONNECTION,
+        b"User-Agent" | b"user-agent" => header::USER_AGENT,
+        b"Set-Cookie" | b"set-cookie" => header::SET_COOKIE,
+        b"Content-Type" | b"content-type" => header::CONTENT_TYPE,
+        b"Content-Length" | b"content-length" => header::CONTENT_LENGTH,
+        b"Cache-Control" | b"cache-control" => header::CACHE_CONTROL,
+        b"Last-Modified" | b"last-modified" => header::LAST_MODIFIED,
+        b"Authorization" | b"authorization" => header::AUTHORIZATION,
+        b"Accept-Encoding" | b"accept-encoding" => header::ACCEPT_ENCODING,
+        b"Accept-Language" | b"accept-language" => header::ACCEPT_LANGUAGE,
+        b"Transfer-Encoding" | b"transfer-encoding" => header::TRANSFER_ENCODING,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_spellings_name_the_same_field_as_the_general_path() {
+        let spellings = [
+            "Host",
+            "host",
+            "Date",
+            "Server",
+            "server",
+            "Accept",
+            "Cookie",
+            "Connection",
+            "User-Agent",
+            "Set-Cookie",
+            "Content-Type",
+            "content-length",
+            "Content-Length",
+            "Cache-Control",
+            "Last-Modified",
+            "Authorization",
+            "Accept-Encoding",
+            "accept-language",
+            "Transfer-Encoding",
+        ];
+        for spelling in spellings {
+            assert!(common(spelling.as_bytes()).is_some(), "{spelling}");
+            assert_eq!(
+                field_name(spelling.as_bytes()).unwrap(),
+                HeaderName::from_bytes(spelling.as_bytes()).unwrap(),
+                "{spelling}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_spellings_and_names_take_the_general_path() {
+        for spelling in ["HOST", "Content-length", "x-request-id", "X-Custom"] {
+            assert!(common(spelling.as_bytes()).is_none(), "{spelling}");
+            assert_eq!(
+                field_name(spelling.as_bytes()).unwrap(),
+                HeaderName::from_bytes(spelling.as_bytes()).unwrap()
+            );
+        }
+        assert!(field_name(b"bad name").is_err());
+        assert!(field_name(b"").is_err());
+    }
+}
