@@ -86,6 +86,7 @@ where
     if !http2 {
         // The gateway's own codec first; hyper's from the first request it does not take.
         let sniff = matches!(protocol, Protocol::Unsure);
+        io.skip_head_scans();
         let mut own = pin!(crate::h1::serve(io, cx.clone(), sniff));
         let outcome = match until_drained(own.as_mut(), &expired).await {
             Some(outcome) => outcome,
@@ -98,7 +99,13 @@ where
                 note_refusals(&expired, &shared, peer);
                 return;
             }
-            crate::h1::Outcome::Handover(back, read) => (io, prefix) = (back, read),
+            crate::h1::Outcome::Handover(mut back, read) => {
+                if !back.resume_head_scans(&read).await {
+                    note_refusals(&expired, &shared, peer);
+                    return;
+                }
+                (io, prefix) = (back, read);
+            }
             crate::h1::Outcome::Http2(back, read) => {
                 expired.exempt();
                 (io, prefix, http2) = (back, read, true);

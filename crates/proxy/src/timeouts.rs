@@ -273,6 +273,9 @@ pub struct Clocked<S> {
     inner: S,
     clock: Arc<ConnClock>,
     head: crate::framing::HeadScan,
+    /// Whether new heads are scanned for framing hyper would resolve silently. Off while the
+    /// gateway's own codec reads: it hands such heads to hyper, and they are scanned then.
+    scan_heads: bool,
 }
 
 impl<S> Clocked<S> {
@@ -282,11 +285,37 @@ impl<S> Clocked<S> {
             inner,
             clock,
             head: crate::framing::HeadScan::default(),
+            scan_heads: true,
         }
+    }
+
+    /// Stops scanning new heads (the gateway's own codec reads them).
+    pub(crate) fn skip_head_scans(&mut self) {
+        self.scan_heads = false;
     }
 }
 
 impl<S: AsyncWrite + Unpin> Clocked<S> {
+    /// Scans heads again from here on, starting with `read`: bytes already read (the start of
+    /// a head) that hyper is about to be given. Returns `false` when that head was refused
+    /// (501 written, as [`AsyncRead::poll_read`] would have done had it been scanning).
+    pub(crate) async fn resume_head_scans(&mut self, read: &[u8]) -> bool {
+        self.scan_heads = true;
+        match self.head.start(read) {
+            Some(Framing::Ambiguous) => self.clock.mark_ambiguous(),
+            Some(Framing::UnknownCoding) => {
+                std::future::poll_fn(|cx| {
+                    self.refuse_unknown_coding(cx);
+                    Poll::Ready(())
+                })
+                .await;
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
     /// Answers 501 for a head with an unknown transfer coding, before hyper reads it: the read
     /// then looks like the end of the stream, and hyper closes the connection. The answer is
     /// tried once without waiting (a fresh connection's send buffer is empty).
@@ -312,7 +341,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Clocked<S> {
             let this = &mut *self;
             let new = &buf.filled()[before..];
             let (framing, whole) = if this.clock.bytes_read() {
-                (this.head.start(new), true)
+                (
+                    this.scan_heads.then(|| this.head.start(new)).flatten(),
+                    true,
+                )
             } else if this.head.gathering() {
                 (this.head.more(new), false)
             } else {
