@@ -222,6 +222,16 @@ impl FramingFields {
     /// is kept for the proxy to act on.
     fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> bool {
         if name == CONNECTION {
+            // The usual values, without splitting.
+            let whole = value.as_bytes();
+            if whole.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+                return false;
+            }
+            if whole.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+                return false;
+            }
             let mut pass_on = value.to_str().is_err();
             for token in tokens(value) {
                 let close = token.eq_ignore_ascii_case("close");
@@ -237,18 +247,30 @@ impl FramingFields {
             let chunked = last.is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
             self.transfer_encoding = Some(chunked);
         } else if name == CONTENT_LENGTH {
-            for part in value.to_str().unwrap_or("x").split(',') {
-                match part.trim().parse::<u64>() {
-                    Err(_) => self.bad_length = Some("invalid content-length"),
-                    Ok(n) if self.content_length.is_some_and(|l| l != n) => {
+            for part in value.as_bytes().split(|&b| b == b',') {
+                match decimal(part.trim_ascii()) {
+                    None => self.bad_length = Some("invalid content-length"),
+                    Some(n) if self.content_length.is_some_and(|l| l != n) => {
                         self.bad_length = Some("conflicting content-length values");
                     }
-                    Ok(n) => self.content_length = Some(n),
+                    Some(n) => self.content_length = Some(n),
                 }
             }
         }
         true
     }
+}
+
+/// A `Content-Length` value: one or more digits (no sign, no spaces), within `u64`.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .flatten()
+    })
 }
 
 /// The comma-separated tokens of a field value, trimmed (none if it is not text).
@@ -428,4 +450,55 @@ fn find_crlf(buf: &[u8]) -> Option<usize> {
 
 fn bad_chunk() -> Error {
     Error::Protocol("invalid chunked encoding".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(head: &str) -> Result<(Response<()>, Framing), Error> {
+        let mut buf = BytesMut::from(head.as_bytes());
+        parse_head(&mut buf, false, &mut HeaderMap::new()).map(|done| done.expect("complete"))
+    }
+
+    #[test]
+    fn content_length_is_digits_repeated_alike_or_an_error_when_it_frames() {
+        let length = |value: &str| {
+            parse(&format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {value}\r\n\r\n"
+            ))
+            .map(|(_, f)| f.body)
+            .map_err(|e| format!("{e:?}"))
+        };
+        assert_eq!(length("5"), Ok(BodyKind::Length(5)));
+        assert_eq!(length("0"), Ok(BodyKind::Empty));
+        assert_eq!(length("5, 5"), Ok(BodyKind::Length(5)));
+        assert_eq!(
+            length("18446744073709551615"),
+            Ok(BodyKind::Length(u64::MAX))
+        );
+        for bad in ["+5", "-1", "5 5", "0x10", "", "18446744073709551616"] {
+            assert!(
+                length(bad).is_err_and(|e| e.contains("invalid content-length")),
+                "{bad}: {:?}",
+                length(bad)
+            );
+        }
+        assert!(length("5, 6").is_err_and(|e| e.contains("conflicting")));
+    }
+
+    #[test]
+    fn connection_keep_alive_and_close_are_consumed_other_tokens_passed_on() {
+        let (resp, framing) =
+            parse("HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+        assert!(framing.reusable && !resp.headers().contains_key(CONNECTION));
+        let (resp, framing) =
+            parse("HTTP/1.1 200 OK\r\nconnection: CLOSE\r\ncontent-length: 0\r\n\r\n").unwrap();
+        assert!(!framing.reusable && !resp.headers().contains_key(CONNECTION));
+        let (resp, framing) =
+            parse("HTTP/1.1 200 OK\r\nconnection: close, x-hop\r\nx-hop: 1\r\n\r\n").unwrap();
+        assert!(!framing.reusable);
+        assert_eq!(resp.headers()[CONNECTION], "close, x-hop");
+    }
 }
