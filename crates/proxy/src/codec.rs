@@ -62,8 +62,9 @@ const MAX_LOCAL_ERROR_RESETS: usize = 100;
 
 /// Serves the connection until it closes, or until its token is cancelled: by a drain (then
 /// gracefully) or by the request-head timeout (see [`crate::timeouts`]).
-pub async fn serve(stream: TcpStream, cx: ConnCx) {
-    serve_io(stream, Protocol::Unsure, cx).await;
+pub fn serve(stream: TcpStream, cx: ConnCx) -> impl Future<Output = ()> + Send {
+    // Not an `async fn` awaiting `serve_io`: that would copy its (large) future once more.
+    serve_io(stream, Protocol::Unsure, cx)
 }
 
 /// Serves HTTP on `stream` (plain TCP, or a terminated TLS stream) speaking `protocol`.

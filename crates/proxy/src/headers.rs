@@ -308,6 +308,30 @@ pub fn number_value(n: u64) -> HeaderValue {
     }
 }
 
+/// An IP address as a header value (`x-forwarded-for`). IPv4 is written digit by digit: the
+/// formatter took more instructions than the rest of a connection's setup in user space.
+pub fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+    let value = match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut out = [0u8; 15];
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out[len] = b'.';
+                    len += 1;
+                }
+                let mut scratch = [0; 20];
+                let digits = decimal(u64::from(octet), &mut scratch);
+                out[len..len + digits.len()].copy_from_slice(digits);
+                len += digits.len();
+            }
+            HeaderValue::from_bytes(&out[..len])
+        }
+        std::net::IpAddr::V6(_) => HeaderValue::try_from(ip.to_string()),
+    };
+    value.unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
 /// `n` in decimal, written at the end of `digits`.
 pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
@@ -429,6 +453,22 @@ mod tests {
         set_forwarded(&mut h, &HeaderValue::from_static("127.0.0.1"), "http", 0);
         assert_eq!(h.get(X_FORWARDED_FOR).unwrap(), "10.0.0.1,127.0.0.1");
         assert_eq!(h.get(X_FORWARDED_PROTO).unwrap(), "http");
+    }
+
+    #[test]
+    fn ip_values_are_the_addresses_display() {
+        let ips = [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+        ];
+        for ip in ips {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_value(ip), ip.to_string().as_str());
+        }
     }
 
     #[test]

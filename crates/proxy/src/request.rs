@@ -70,8 +70,7 @@ impl ConnCx {
         scheme: &'static str,
         token: tokio_util::sync::CancellationToken,
     ) -> Self {
-        let peer_header = HeaderValue::try_from(peer.ip().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        let peer_header = headers::ip_value(peer.ip());
         Self {
             shared,
             peer,

@@ -31,6 +31,9 @@ const READ_BUF: usize = 8 * 1024;
 /// Spare room below which the read buffer is grown (or reclaimed) before reading.
 const READ_MIN_SPARE: usize = 1024;
 
+/// Fields the connection's header map has room for from the start.
+const FIELDS: usize = 24;
+
 /// How a connection left this codec.
 pub(crate) enum Outcome<S> {
     /// Closed (by either side, an error, a drain or a timeout).
@@ -52,7 +55,9 @@ where
 {
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut out = Vec::with_capacity(1024);
-    let mut fields = HeaderMap::new();
+    // Sized for a typical request plus the fields the proxy adds, and then the response's: it
+    // serves both, and growing it step by step cost more than its allocation.
+    let mut fields = HeaderMap::with_capacity(FIELDS);
     loop {
         let (req, facts) = loop {
             if sniff && !buf.is_empty() {
