@@ -104,6 +104,8 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBod
     let chosen = AtomicU32::new(NO_ROUTE_STAT);
     let mut unfinished = Unfinished {
         active: &active,
+        clock: &cx.clock,
+        stream: req.version() == Version::HTTP_2,
         chosen: &chosen,
         start,
         request_bytes,
@@ -135,11 +137,15 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBod
     resp
 }
 
-/// A request being handled, recorded when its future is dropped before the response exists
-/// (the client closed the connection or reset the stream): code 0, flag `DC`, as Envoy counts
-/// it. Disarmed once the response is there.
+/// A request being handled, recorded when its future is dropped before the response exists,
+/// as Envoy counts it: code 0, flag `DC` when the client closed the connection, `DR` when it
+/// reset the request's HTTP/2 stream on a connection still open. Disarmed once the response is
+/// there.
 struct Unfinished<'a> {
     active: &'a Active,
+    clock: &'a crate::timeouts::ConnClock,
+    /// An HTTP/2 stream (which the client can reset alone).
+    stream: bool,
     /// The stat slot of the route or destination chosen so far.
     chosen: &'a AtomicU32,
     start: Instant,
@@ -164,7 +170,11 @@ impl Drop for Unfinished<'_> {
             return;
         };
         let mut flags = ResponseFlags::NONE;
-        flags.insert(ResponseFlag::DownstreamConnectionTermination);
+        flags.insert(if self.stream && !self.clock.peer_gone() {
+            ResponseFlag::DownstreamRemoteReset
+        } else {
+            ResponseFlag::DownstreamConnectionTermination
+        });
         stats.record(0, flags, self.start.elapsed().as_micros() as u64);
         stats.record_sizes(self.request_bytes, 0);
         if let Some((log, mut entry)) = self.log.take() {

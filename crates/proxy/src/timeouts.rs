@@ -69,6 +69,9 @@ pub struct ConnClock {
     ambiguous: AtomicBool,
     /// A head with an unknown transfer coding was answered 501 (see [`Clocked`]).
     unknown_coding: AtomicBool,
+    /// A read found the client's end closed (or failed): requests dropped after this were cut
+    /// off by the connection's end, not by a reset of their own stream.
+    peer_gone: AtomicBool,
     /// The connection's own drain token: cancelled by a drain, or by the sweep (which sets
     /// `expired` first, so the connection closes at once instead of gracefully).
     token: CancellationToken,
@@ -89,6 +92,7 @@ impl ConnClock {
             head_open: AtomicBool::new(false),
             ambiguous: AtomicBool::new(false),
             unknown_coding: AtomicBool::new(false),
+            peer_gone: AtomicBool::new(false),
             token,
         })
     }
@@ -126,6 +130,11 @@ impl ConnClock {
         self.unknown_coding.load(Ordering::Relaxed)
     }
 
+    /// Whether a read has found the client's end of the connection closed or broken.
+    pub fn peer_gone(&self) -> bool {
+        self.peer_gone.load(Ordering::Relaxed)
+    }
+
     /// Whether the head timeout (not a drain) cancelled the connection's token.
     pub fn is_expired(&self) -> bool {
         self.expired.load(Ordering::Relaxed)
@@ -159,6 +168,11 @@ impl ConnClock {
                 .store(COARSE_SECS.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         true
+    }
+
+    #[cold]
+    fn note_peer_gone(&self) {
+        self.peer_gone.store(true, Ordering::Relaxed);
     }
 
     /// The head being read frames its body ambiguously.
@@ -336,7 +350,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Clocked<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match &polled {
+            Poll::Ready(Ok(())) if room && buf.filled().len() == before => {
+                self.clock.note_peer_gone()
+            }
+            Poll::Ready(Err(_)) => self.clock.note_peer_gone(),
+            _ => {}
+        }
         if buf.filled().len() > before {
             let this = &mut *self;
             let new = &buf.filled()[before..];

@@ -38,10 +38,12 @@ pub enum ResponseFlag {
     DownstreamConnectionTermination = 1 << 14,
     /// The rate-limit service (Redis) failed and the request was refused (fail closed).
     RateLimitServiceError = 1 << 15,
+    /// The downstream reset the stream (HTTP/2) before the response.
+    DownstreamRemoteReset = 1 << 16,
 }
 
 impl ResponseFlag {
-    const ALL: [ResponseFlag; 16] = [
+    const ALL: [ResponseFlag; 17] = [
         Self::NoHealthyUpstream,
         Self::UpstreamConnectionFailure,
         Self::UpstreamConnectionTermination,
@@ -58,6 +60,7 @@ impl ResponseFlag {
         Self::UpstreamProtocolError,
         Self::DownstreamConnectionTermination,
         Self::RateLimitServiceError,
+        Self::DownstreamRemoteReset,
     ];
 
     /// Envoy's short name.
@@ -79,6 +82,7 @@ impl ResponseFlag {
             Self::UpstreamProtocolError => "UPE",
             Self::DownstreamConnectionTermination => "DC",
             Self::RateLimitServiceError => "RLSE",
+            Self::DownstreamRemoteReset => "DR",
         }
     }
 }

@@ -187,6 +187,76 @@ async fn a_client_that_leaves_mid_request_cancels_the_upstream_call_and_is_count
 }
 
 #[tokio::test]
+async fn an_http2_stream_reset_mid_request_is_counted_dr_and_a_closed_connection_dc() {
+    use rampart_testkit::h2raw::{
+        frame, get, header_block, CANCEL, END_HEADERS, END_STREAM, HEADERS, RST_STREAM, SETTINGS,
+    };
+    let be = Backend::with("app", |_| {
+        Reply::new(200, "late").delayed(Duration::from_secs(30))
+    })
+    .await;
+    let gw = gateway(&be).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend(frame(SETTINGS, 0, 0, &[]));
+    opening.extend(frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &header_block(&get("/slow", "a", &[])),
+    ));
+    s.write_all(&opening).await.unwrap();
+    eventually("the backend to receive the request", || be.count() == 1).await;
+    // The client cancels this stream only; the connection stays open.
+    s.write_all(&frame(RST_STREAM, 0, 1, &CANCEL.to_be_bytes()))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sample = loop {
+        let metrics = gw.admin("/stats/prometheus").await.body;
+        let found = metrics
+            .lines()
+            .find(|l| l.starts_with("istio_requests_total{") && l.contains("response_code=\"0\""))
+            .map(str::to_owned);
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no code-0 sample in:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(sample.contains("response_flags=\"DR\""), "{sample}");
+    assert!(gw.admin("/clusters").await.body.contains("::rq_active::0"));
+    drop(s);
+    // A stream cut off by the end of its connection is DC, as in HTTP/1.1.
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(&opening).await.unwrap();
+    eventually("the backend to receive the second request", || {
+        be.count() == 2
+    })
+    .await;
+    drop(s);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = gw.admin("/stats/prometheus").await.body;
+        if metrics.lines().any(|l| {
+            l.starts_with("istio_requests_total{")
+                && l.contains("response_code=\"0\"")
+                && l.contains("response_flags=\"DC\"")
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no DC sample in:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn a_cleartext_http2_preface_split_across_packets_still_opens_http2() {
     use rampart_testkit::h2raw::{frame, get, header_block, HEADERS, SETTINGS};
     let be = Backend::start("app").await;
