@@ -13,8 +13,8 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
+use rampart_upstream::h1::{field_name, field_spans, FieldSpan, FieldSpans};
 use rampart_upstream::RequestBody;
-use smallvec::SmallVec;
 
 use crate::codec::{MAX_HEADERS, MAX_REQUEST_HEAD};
 use crate::request::ClientRequest;
@@ -42,10 +42,6 @@ pub(super) struct Facts {
     pub close: bool,
 }
 
-/// Byte ranges of one field within the head: name start, name length, value start, value
-/// length.
-type Span = (u32, u32, u32, u32);
-
 /// Parses the request head at the front of `buf`, filling `headers` (empty, kept from an
 /// earlier message so that its allocation is reused).
 pub(super) fn parse(buf: &mut BytesMut, headers: &mut HeaderMap) -> Parsed {
@@ -72,19 +68,9 @@ pub(super) fn parse(buf: &mut BytesMut, headers: &mut HeaderMap) -> Parsed {
     if method == Method::CONNECT {
         return Parsed::Declined;
     }
-    let base = buf.as_ptr() as usize;
-    let path_span = (path.as_ptr() as usize - base, path.len());
-    // Pushed in place: collecting and moving the vector costs a copy of all its slots.
-    let mut spans: SmallVec<[Span; 24]> = SmallVec::new();
-    for h in req.headers.iter() {
-        let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
-        spans.push((
-            at(h.name.as_bytes()),
-            h.name.len() as u32,
-            at(h.value),
-            h.value.len() as u32,
-        ));
-    }
+    let path_span = (path.as_ptr() as usize - buf.as_ptr() as usize, path.len());
+    let mut spans = FieldSpans::new();
+    field_spans(buf, req.headers, &mut spans);
     let head = buf.split_to(len).freeze();
     match build(&head, path_span, &spans, headers) {
         // A body is taken only when it has arrived whole with its head.
@@ -117,7 +103,7 @@ pub(super) fn parse(buf: &mut BytesMut, headers: &mut HeaderMap) -> Parsed {
 fn build(
     head: &Bytes,
     (path_at, path_len): (usize, usize),
-    spans: &[Span],
+    spans: &[FieldSpan],
     headers: &mut HeaderMap,
 ) -> Option<(Uri, bool, u64)> {
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len)).ok()?;
@@ -127,7 +113,7 @@ fn build(
     for &(name_at, name_len, value_at, value_len) in spans {
         let (name_at, name_len) = (name_at as usize, name_len as usize);
         let (value_at, value_len) = (value_at as usize, value_len as usize);
-        let name = rampart_upstream::h1::field_name(&head[name_at..name_at + name_len]).ok()?;
+        let name = field_name(&head[name_at..name_at + name_len]).ok()?;
         let value =
             HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len)).ok()?;
         match name {

@@ -8,7 +8,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Version};
 use hyper::body::Frame;
-use smallvec::SmallVec;
 use tokio::io::AsyncRead;
 
 use super::{MAX_HEAD, READ_CHUNK};
@@ -163,19 +162,9 @@ pub fn parse_head(
     } else {
         Version::HTTP_11
     };
-    // Header positions within the head, so values can share its bytes once frozen. Pushed in
-    // place: collecting into the vector and moving it showed up as a 768-byte copy.
-    let base = buf.as_ptr() as usize;
-    let mut spans: SmallVec<[(u32, u32, u32, u32); 24]> = SmallVec::new();
-    for h in parsed.headers.iter() {
-        let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
-        spans.push((
-            at(h.name.as_bytes()),
-            h.name.len() as u32,
-            at(h.value),
-            h.value.len() as u32,
-        ));
-    }
+    // Header positions within the head, so values can share its bytes once frozen.
+    let mut spans = super::FieldSpans::new();
+    super::field_spans(buf, parsed.headers, &mut spans);
     let head: Bytes = buf.split_to(len).freeze();
     let mut map = std::mem::take(fields);
     map.clear();
@@ -183,7 +172,7 @@ pub fn parse_head(
     let mut fields = FramingFields::default();
     for &(ns, nl, vs, vl) in &spans {
         let (ns, nl, vs, vl) = (ns as usize, nl as usize, vs as usize, vl as usize);
-        let name = super::name::field_name(&head[ns..ns + nl])
+        let name = super::field_name(&head[ns..ns + nl])
             .map_err(|_| Error::Protocol("invalid response header name".into()))?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
             .map_err(|_| Error::Protocol("invalid response header value".into()))?;

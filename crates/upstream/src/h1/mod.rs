@@ -9,7 +9,7 @@
 mod body;
 mod decode;
 mod encode;
-mod name;
+mod fields;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +30,7 @@ use crate::load::ConnSlot;
 use crate::stream::Stream;
 
 pub use body::{H1Body, UpgradedConn};
-pub use name::field_name;
+pub use fields::{field_name, field_spans, FieldSpan, FieldSpans};
 
 /// Largest response head accepted from an upstream.
 const MAX_HEAD: usize = 64 * 1024;

@@ -1,6 +1,30 @@
-//! Field names as they arrive in HTTP/1.1 heads.
+//! Fields as they arrive in HTTP/1.1 heads: where they are in the head, and their names.
 
 use http::header::{self, HeaderName, InvalidHeaderName};
+use smallvec::SmallVec;
+
+/// Where one field lies in a head: name start, name length, value start, value length.
+pub type FieldSpan = (u32, u32, u32, u32);
+
+/// Field spans of one head (on the stack for up to 24 fields).
+pub type FieldSpans = SmallVec<[FieldSpan; 24]>;
+
+/// Records where each of `fields` (parsed by `httparse` from `head`) lies in `head`, so that
+/// values can later be cut from the head's bytes once it is frozen. Pushed in place: collecting
+/// into a vector and moving it showed up as a copy of all its slots.
+#[inline]
+pub fn field_spans(head: &[u8], fields: &[httparse::Header<'_>], spans: &mut FieldSpans) {
+    let base = head.as_ptr() as usize;
+    let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+    for field in fields {
+        spans.push((
+            at(field.name.as_bytes()),
+            field.name.len() as u32,
+            at(field.value),
+            field.value.len() as u32,
+        ));
+    }
+}
 
 /// The field name spelled by `bytes` (case-insensitive). The spellings most heads use
 /// (`Content-Length`, `host`, …) are matched exactly first, which costs a fraction of
