@@ -31,8 +31,74 @@ const READ_BUF: usize = 8 * 1024;
 /// Spare room below which the read buffer is grown (or reclaimed) before reading.
 const READ_MIN_SPARE: usize = 1024;
 
-/// Fields the connection's header map has room for from the start.
+/// Fields the connection's header map has room for from the start: a typical request plus the
+/// fields the proxy adds, and then the response's (the map serves both; growing it step by step
+/// cost more than its allocation).
 const FIELDS: usize = 24;
+/// Response bytes gathered before a write, to start with.
+const OUT_BUF: usize = 1024;
+/// Connections' buffers kept per worker thread for the next connections.
+const SPARE_BUFFERS: usize = 16;
+
+/// A connection's read buffer, write buffer and field map. They are kept per worker thread
+/// between connections: allocating and freeing them was a tenth of a short connection's
+/// instructions in user space.
+struct ConnBuffers {
+    read: BytesMut,
+    out: Vec<u8>,
+    fields: HeaderMap,
+}
+
+/// The parts of a [`ConnBuffers`], kept without it: its `Drop` must not run for spares (the
+/// thread's own teardown would then keep them again).
+type Spare = (BytesMut, Vec<u8>, HeaderMap);
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<Spare>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl ConnBuffers {
+    /// A spare set from this thread, or a new one.
+    fn take() -> Self {
+        match SPARE.with_borrow_mut(Vec::pop) {
+            Some((read, out, fields)) => Self { read, out, fields },
+            None => Self {
+                read: BytesMut::with_capacity(READ_BUF),
+                out: Vec::with_capacity(OUT_BUF),
+                fields: HeaderMap::with_capacity(FIELDS),
+            },
+        }
+    }
+}
+
+impl Drop for ConnBuffers {
+    /// Keeps the buffers for the next connection when they are of the usual size: a read buffer
+    /// handed over (taken) or grown for a large head, a large write buffer or map, are freed.
+    fn drop(&mut self) {
+        let usual = (READ_MIN_SPARE..=READ_BUF).contains(&self.read.capacity())
+            && self.out.capacity() <= 4 * OUT_BUF
+            && self.fields.capacity() <= 4 * FIELDS;
+        if !usual {
+            return;
+        }
+        self.read.clear();
+        self.out.clear();
+        self.fields.clear();
+        let spare = (
+            std::mem::take(&mut self.read),
+            std::mem::take(&mut self.out),
+            std::mem::take(&mut self.fields),
+        );
+        // Not while the thread's storage is being torn down.
+        let _ = SPARE.try_with(|spares| {
+            if let Ok(mut spares) = spares.try_borrow_mut() {
+                if spares.len() < SPARE_BUFFERS {
+                    spares.push(spare);
+                }
+            }
+        });
+    }
+}
 
 /// How a connection left this codec.
 pub(crate) enum Outcome<S> {
@@ -53,11 +119,12 @@ pub(crate) async fn serve<S>(mut io: S, cx: Arc<ConnCx>, mut sniff: bool) -> Out
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut buf = BytesMut::with_capacity(READ_BUF);
-    let mut out = Vec::with_capacity(1024);
-    // Sized for a typical request plus the fields the proxy adds, and then the response's: it
-    // serves both, and growing it step by step cost more than its allocation.
-    let mut fields = HeaderMap::with_capacity(FIELDS);
+    let mut buffers = ConnBuffers::take();
+    let ConnBuffers {
+        read: buf,
+        out,
+        fields,
+    } = &mut buffers;
     loop {
         let (req, facts) = loop {
             if sniff && !buf.is_empty() {
@@ -67,31 +134,30 @@ where
                 if buf[..n] != PREFACE[..n] {
                     sniff = false;
                 } else if n == PREFACE.len() {
-                    return Outcome::Http2(io, buf.freeze());
+                    return Outcome::Http2(io, std::mem::take(buf).freeze());
                 }
             }
             if !sniff && !buf.is_empty() {
-                match parse::parse(&mut buf, &mut fields) {
+                match parse::parse(buf, fields) {
                     Parsed::Taken(req, facts) => break (req, facts),
-                    Parsed::Declined => return Outcome::Handover(io, buf.freeze()),
+                    Parsed::Declined => return Outcome::Handover(io, std::mem::take(buf).freeze()),
                     Parsed::Partial => {}
                 }
             }
-            if !read_head_bytes(&mut io, &mut buf, &cx).await {
+            if !read_head_bytes(&mut io, buf, &cx).await {
                 return Outcome::Closed;
             }
         };
         cx.clock.request_started();
         // Pinned where it is made: the handling future is large, and moving it costs.
         let handling = pin!(handle(req, &cx));
-        let Some(resp) = until_response_or_gone(handling, &mut io, &mut buf).await else {
+        let Some(resp) = until_response_or_gone(handling, &mut io, buf).await else {
             // The client left: the request was dropped mid-way (its upstream call cancelled).
             cx.clock.request_finished();
             return Outcome::Closed;
         };
         let draining = cx.clock.closing();
-        let keep_alive =
-            write::response(&mut io, &mut out, resp, facts, draining, &mut fields).await;
+        let keep_alive = write::response(&mut io, out, resp, facts, draining, fields).await;
         cx.clock.request_finished();
         if !keep_alive || cx.clock.closing() {
             let _ = io.shutdown().await;
@@ -152,4 +218,36 @@ where
         Poll::Pending
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connections_buffers_serve_the_next_connection_of_the_thread() {
+        std::thread::spawn(|| {
+            let mut first = ConnBuffers::take();
+            first.read.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+            first
+                .fields
+                .insert(http::header::HOST, "a".parse().unwrap());
+            let at = first.read.as_ptr();
+            drop(first);
+            let second = ConnBuffers::take();
+            assert_eq!(second.read.as_ptr(), at, "the same read buffer");
+            assert!(second.read.is_empty() && second.out.is_empty() && second.fields.is_empty());
+            // A read buffer handed to hyper's codec (taken) is not kept, nor is the rest.
+            let mut third = second;
+            drop(std::mem::take(&mut third.read));
+            drop(third);
+            assert!(SPARE.with_borrow(Vec::is_empty));
+            // Buffers dropped as the thread ends are freed with its storage.
+            let kept = ConnBuffers::take();
+            drop(kept);
+            assert_eq!(SPARE.with_borrow(Vec::len), 1);
+        })
+        .join()
+        .expect("the thread, and its teardown");
+    }
 }
