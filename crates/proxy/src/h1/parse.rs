@@ -13,7 +13,7 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
-use rampart_upstream::h1::{field_name, field_spans, FieldSpan, FieldSpans};
+use rampart_upstream::h1::{content_length, field_name, field_spans, FieldSpan, FieldSpans};
 use rampart_upstream::RequestBody;
 
 use crate::codec::{MAX_HEADERS, MAX_REQUEST_HEAD};
@@ -118,20 +118,12 @@ fn build(
             HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len)).ok()?;
         match name {
             CONTENT_LENGTH => {
-                // Plain digits, once: anything else (repeats, signs, spaces, overflow) is
-                // hyper's to judge.
-                let digits = value.as_bytes();
-                if length.is_some() || digits.is_empty() || digits.len() > 18 {
+                // Plain digits, once: anything else (repeats, lists, signs, spaces, overflow)
+                // is hyper's to judge.
+                if length.is_some() {
                     return None;
                 }
-                if !digits.iter().all(u8::is_ascii_digit) {
-                    return None;
-                }
-                length = Some(
-                    digits
-                        .iter()
-                        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
-                );
+                length = Some(content_length(value.as_bytes())?);
             }
             TRANSFER_ENCODING | EXPECT | UPGRADE => return None,
             CONNECTION => {

@@ -156,18 +156,10 @@ async fn a_client_that_leaves_mid_request_cancels_the_upstream_call_and_is_count
     assert!(gw.admin("/clusters").await.body.contains("::rq_active::1"));
     drop(s);
     // Without the cancellation the request would stay active for the backend's 30 s.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let clusters = gw.admin("/clusters").await.body;
-        if clusters.contains("::rq_active::0") && !clusters.contains("::rq_active::1") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still active: {clusters}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gw.admin_until("/clusters", |c| {
+        c.contains("::rq_active::0") && !c.contains("::rq_active::1")
+    })
+    .await;
     // Counted and logged as Envoy does: response code 0, flag DC.
     let metrics = gw.admin("/stats/prometheus").await.body;
     let dc = metrics
@@ -184,6 +176,13 @@ async fn a_client_that_leaves_mid_request_cancels_the_upstream_call_and_is_count
         line.contains(r#""response_code":0,"response_flags":"DC""#),
         "{line}"
     );
+}
+
+/// The `istio_requests_total` sample of requests cut off before their response (code 0).
+fn cut_off(metrics: &str) -> Option<&str> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with("istio_requests_total{") && l.contains("response_code=\"0\""))
 }
 
 #[tokio::test]
@@ -211,22 +210,10 @@ async fn an_http2_stream_reset_mid_request_is_counted_dr_and_a_closed_connection
     s.write_all(&frame(RST_STREAM, 0, 1, &CANCEL.to_be_bytes()))
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let sample = loop {
-        let metrics = gw.admin("/stats/prometheus").await.body;
-        let found = metrics
-            .lines()
-            .find(|l| l.starts_with("istio_requests_total{") && l.contains("response_code=\"0\""))
-            .map(str::to_owned);
-        if let Some(found) = found {
-            break found;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no code-0 sample in:\n{metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let metrics = gw
+        .admin_until("/stats/prometheus", |m| cut_off(m).is_some())
+        .await;
+    let sample = cut_off(&metrics).unwrap_or_default();
     assert!(sample.contains("response_flags=\"DR\""), "{sample}");
     assert!(gw.admin("/clusters").await.body.contains("::rq_active::0"));
     drop(s);
@@ -238,22 +225,14 @@ async fn an_http2_stream_reset_mid_request_is_counted_dr_and_a_closed_connection
     })
     .await;
     drop(s);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let metrics = gw.admin("/stats/prometheus").await.body;
-        if metrics.lines().any(|l| {
+    gw.admin_until("/stats/prometheus", |m| {
+        m.lines().any(|l| {
             l.starts_with("istio_requests_total{")
                 && l.contains("response_code=\"0\"")
                 && l.contains("response_flags=\"DC\"")
-        }) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no DC sample in:\n{metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        })
+    })
+    .await;
 }
 
 #[tokio::test]

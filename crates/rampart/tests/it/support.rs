@@ -76,6 +76,23 @@ impl TestGateway {
             .await
             .expect("admin answers")
     }
+
+    /// The body of admin page `path` once `ready` holds for it (bounded: panics after 10 s,
+    /// showing the last body).
+    pub async fn admin_until(&self, path: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let body = self.admin(path).await.body;
+            if ready(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never became as expected:\n{body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Sends `n` copies of `req` and counts answers by body.

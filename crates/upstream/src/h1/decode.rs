@@ -237,7 +237,7 @@ impl FramingFields {
             self.transfer_encoding = Some(chunked);
         } else if name == CONTENT_LENGTH {
             for part in value.as_bytes().split(|&b| b == b',') {
-                match decimal(part.trim_ascii()) {
+                match super::content_length(part.trim_ascii()) {
                     None => self.bad_length = Some("invalid content-length"),
                     Some(n) if self.content_length.is_some_and(|l| l != n) => {
                         self.bad_length = Some("conflicting content-length values");
@@ -248,18 +248,6 @@ impl FramingFields {
         }
         true
     }
-}
-
-/// A `Content-Length` value: one or more digits (no sign, no spaces), within `u64`.
-fn decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        d.is_ascii_digit()
-            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
-            .flatten()
-    })
 }
 
 /// The comma-separated tokens of a field value, trimmed (none if it is not text).

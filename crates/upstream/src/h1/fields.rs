@@ -26,6 +26,19 @@ pub fn field_spans(head: &[u8], fields: &[httparse::Header<'_>], spans: &mut Fie
     }
 }
 
+/// A `Content-Length` value (one of a comma-separated list): one or more digits, no sign or
+/// spaces, within `u64`.
+pub fn content_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .flatten()
+    })
+}
+
 /// The field name spelled by `bytes` (case-insensitive). The spellings most heads use
 /// (`Content-Length`, `host`, …) are matched exactly first, which costs a fraction of
 /// `HeaderName::from_bytes` (it lowercases into a scratch buffer before looking the name up);

@@ -30,7 +30,7 @@ use crate::load::ConnSlot;
 use crate::stream::Stream;
 
 pub use body::{H1Body, UpgradedConn};
-pub use fields::{field_name, field_spans, FieldSpan, FieldSpans};
+pub use fields::{content_length, field_name, field_spans, FieldSpan, FieldSpans};
 
 /// Largest response head accepted from an upstream.
 const MAX_HEAD: usize = 64 * 1024;
