@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 
 use rampart_upstream::{ClientBody, RequestBody};
 
+use crate::body::ResponseBody;
 use crate::request::{handle, ConnCx};
 use crate::timeouts::{Clocked, ConnClock, InFlight};
 
@@ -121,7 +122,12 @@ where
             } else {
                 let limit = cx.shared.options.max_request_body;
                 let req = req.map(|body| RequestBody::Incoming(ClientBody::new(body, limit)));
-                handle(Box::new(req), &cx).await
+                let handling = handle(Box::new(req), &cx);
+                if cx.clock.is_exempt() {
+                    handling.await
+                } else {
+                    until_stream_timeout(handling, &cx.clock).await
+                }
             };
             // The request stays in flight until its response body is written (or dropped).
             let clock = cx.clock.clone();
@@ -201,10 +207,28 @@ async fn until_drained<F: Future>(mut conn: Pin<&mut F>, clock: &ConnClock) -> O
     .await
 }
 
+/// Runs an HTTP/1 request's `handling` to its response, unless the stream idle timeout passes
+/// first: then 408 (Envoy's answer when no response has begun), and `handling` is dropped. The
+/// sweep cancels the connection's token after noting the timeout; that wakes the connection,
+/// whose next poll of this future answers.
+async fn until_stream_timeout<F>(handling: F, clock: &ConnClock) -> hyper::Response<ResponseBody>
+where
+    F: Future<Output = hyper::Response<ResponseBody>>,
+{
+    let mut handling = pin!(handling);
+    poll_fn(|cx| {
+        if clock.stream_timed_out() {
+            return Poll::Ready(crate::respond::stream_timeout());
+        }
+        handling.as_mut().poll(cx)
+    })
+    .await
+}
+
 /// 400 and close for a head with both `Content-Length` and `Transfer-Encoding` (see
 /// [`crate::framing`]); nothing is forwarded.
 #[cold]
-fn refuse_ambiguous_framing(cx: &ConnCx) -> hyper::Response<crate::body::ResponseBody> {
+fn refuse_ambiguous_framing(cx: &ConnCx) -> hyper::Response<ResponseBody> {
     tracing::debug!(peer = %cx.peer, "request with both Content-Length and Transfer-Encoding refused");
     cx.shared
         .count_refusal(crate::headers::Refusal::AmbiguousFraming);

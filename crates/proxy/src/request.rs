@@ -139,8 +139,9 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBod
 
 /// A request being handled, recorded when its future is dropped before the response exists,
 /// as Envoy counts it: code 0, flag `DC` when the client closed the connection, `DR` when it
-/// reset the request's HTTP/2 stream on a connection still open. Disarmed once the response is
-/// there.
+/// reset the request's HTTP/2 stream on a connection still open; flag `SI` when the stream idle
+/// timeout cut it off (code 408 over HTTP/1, which the codec answers; 0 over HTTP/2, whose
+/// connection is closed). Disarmed once the response is there.
 struct Unfinished<'a> {
     active: &'a Active,
     clock: &'a crate::timeouts::ConnClock,
@@ -170,15 +171,21 @@ impl Drop for Unfinished<'_> {
             return;
         };
         let mut flags = ResponseFlags::NONE;
-        flags.insert(if self.stream && !self.clock.peer_gone() {
-            ResponseFlag::DownstreamRemoteReset
+        let mut code = 0;
+        if self.clock.stream_timed_out() {
+            flags.insert(ResponseFlag::StreamIdleTimeout);
+            if !self.stream {
+                code = StatusCode::REQUEST_TIMEOUT.as_u16();
+            }
+        } else if self.stream && !self.clock.peer_gone() {
+            flags.insert(ResponseFlag::DownstreamRemoteReset);
         } else {
-            ResponseFlag::DownstreamConnectionTermination
-        });
-        stats.record(0, flags, self.start.elapsed().as_micros() as u64);
+            flags.insert(ResponseFlag::DownstreamConnectionTermination);
+        }
+        stats.record(code, flags, self.start.elapsed().as_micros() as u64);
         stats.record_sizes(self.request_bytes, 0);
         if let Some((log, mut entry)) = self.log.take() {
-            entry.code = 0;
+            entry.code = code;
             entry.flags = flags;
             entry.route = Some(&*stats.key.route)
                 .filter(|r| *r != "-")

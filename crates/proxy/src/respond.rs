@@ -20,6 +20,15 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody
     resp
 }
 
+/// Envoy's answer to a request that moved no bytes for the stream idle timeout before its
+/// response began: 408 `stream timeout`, and the connection closed.
+pub fn stream_timeout() -> Response<ResponseBody> {
+    let mut resp = text(StatusCode::REQUEST_TIMEOUT, "stream timeout");
+    resp.headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 /// A redirect to `location` (which must be a valid header value).
 pub fn redirect(status: StatusCode, location: &str) -> Response<ResponseBody> {
     let mut resp = text(status, Bytes::new());

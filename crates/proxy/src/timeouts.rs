@@ -9,7 +9,8 @@
 //!   and so must every keep-alive request once its first byte arrives;
 //! - every read or write that moves bytes marks the connection active. A connection with a
 //!   request in flight and no activity for the stream idle timeout is closed (a stalled upload
-//!   or download); one between requests with no activity for the idle timeout too.
+//!   or download; an HTTP/1 request still waiting for its response is answered 408 first, as
+//!   Envoy does); one between requests with no activity for the idle timeout too.
 //!
 //! A request is in flight from its head until its response body is written. HTTP/2
 //! connections have no head timeout (their frames have their own limits), the same stream idle
@@ -72,6 +73,9 @@ pub struct ConnClock {
     /// A read found the client's end closed (or failed): requests dropped after this were cut
     /// off by the connection's end, not by a reset of their own stream.
     peer_gone: AtomicBool,
+    /// The stream idle timeout passed with a request in flight (set before the token is
+    /// cancelled): an HTTP/1 request still waiting for its response is answered 408.
+    stream_timed_out: AtomicBool,
     /// The connection's own drain token: cancelled by a drain, or by the sweep (which sets
     /// `expired` first, so the connection closes at once instead of gracefully).
     token: CancellationToken,
@@ -93,6 +97,7 @@ impl ConnClock {
             ambiguous: AtomicBool::new(false),
             unknown_coding: AtomicBool::new(false),
             peer_gone: AtomicBool::new(false),
+            stream_timed_out: AtomicBool::new(false),
             token,
         })
     }
@@ -135,9 +140,20 @@ impl ConnClock {
         self.peer_gone.load(Ordering::Relaxed)
     }
 
-    /// Whether the head timeout (not a drain) cancelled the connection's token.
+    /// Whether the stream idle timeout passed with a request in flight.
+    #[inline]
+    pub fn stream_timed_out(&self) -> bool {
+        self.stream_timed_out.load(Ordering::Acquire)
+    }
+
+    /// Whether a timeout (not a drain) cancelled the connection's token.
     pub fn is_expired(&self) -> bool {
         self.expired.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection speaks HTTP/2 (see [`ConnClock::exempt`]).
+    pub fn is_exempt(&self) -> bool {
+        self.exempt.load(Ordering::Relaxed)
     }
 
     /// Excludes the connection from the sweep (HTTP/2).
@@ -270,6 +286,9 @@ impl Sweep {
                 return false;
             }
             if clock.overdue(now, limits) {
+                if clock.in_flight.load(Ordering::Relaxed) != 0 {
+                    clock.stream_timed_out.store(true, Ordering::Release);
+                }
                 clock.expired.store(true, Ordering::Release);
                 clock.token.cancel();
                 closed += 1;

@@ -40,10 +40,12 @@ pub enum ResponseFlag {
     RateLimitServiceError = 1 << 15,
     /// The downstream reset the stream (HTTP/2) before the response.
     DownstreamRemoteReset = 1 << 16,
+    /// The request moved no bytes for the stream idle timeout.
+    StreamIdleTimeout = 1 << 17,
 }
 
 impl ResponseFlag {
-    const ALL: [ResponseFlag; 17] = [
+    const ALL: [ResponseFlag; 18] = [
         Self::NoHealthyUpstream,
         Self::UpstreamConnectionFailure,
         Self::UpstreamConnectionTermination,
@@ -61,6 +63,7 @@ impl ResponseFlag {
         Self::DownstreamConnectionTermination,
         Self::RateLimitServiceError,
         Self::DownstreamRemoteReset,
+        Self::StreamIdleTimeout,
     ];
 
     /// Envoy's short name.
@@ -83,6 +86,7 @@ impl ResponseFlag {
             Self::DownstreamConnectionTermination => "DC",
             Self::RateLimitServiceError => "RLSE",
             Self::DownstreamRemoteReset => "DR",
+            Self::StreamIdleTimeout => "SI",
         }
     }
 }

@@ -151,10 +151,22 @@ where
         cx.clock.request_started();
         // Pinned where it is made: the handling future is large, and moving it costs.
         let handling = pin!(handle(req, &cx));
-        let Some(resp) = until_response_or_gone(handling, &mut io, buf).await else {
-            // The client left: the request was dropped mid-way (its upstream call cancelled).
-            cx.clock.request_finished();
-            return Outcome::Closed;
+        let resp = match until_response_or_gone(handling, &mut io, buf, &cx.clock).await {
+            Answer::Response(resp) => resp,
+            Answer::Gone => {
+                // The client left: the request was dropped mid-way (its upstream call
+                // cancelled).
+                cx.clock.request_finished();
+                return Outcome::Closed;
+            }
+            Answer::TimedOut => {
+                // No byte moved for the stream idle timeout: 408, then close (the request is
+                // dropped, and recorded, as this returns).
+                let resp = crate::respond::stream_timeout();
+                write::response(&mut io, out, resp, facts, true, fields).await;
+                cx.clock.request_finished();
+                return Outcome::Closed;
+            }
         };
         let draining = cx.clock.closing();
         let keep_alive = write::response(&mut io, out, resp, facts, draining, fields).await;
@@ -191,26 +203,42 @@ async fn read_head_bytes<S: AsyncRead + Unpin>(
     .await
 }
 
-/// Runs `handling` to its response while watching the connection: `None` if the client closed
-/// it first (as hyper does, so the upstream call is cancelled with it). Bytes that arrive
-/// meanwhile (a pipelined request) are kept in `buf`.
+/// How waiting for a response ended.
+enum Answer<T> {
+    /// The response.
+    Response(T),
+    /// The client closed the connection first.
+    Gone,
+    /// The stream idle timeout passed first.
+    TimedOut,
+}
+
+/// Runs `handling` to its response while watching the connection: [`Answer::Gone`] if the
+/// client closed it first (as hyper does, so the upstream call is cancelled with it),
+/// [`Answer::TimedOut`] once the stream idle timeout has passed (the sweep cancels the
+/// connection's token, which wakes this). Bytes that arrive meanwhile (a pipelined request) are
+/// kept in `buf`.
 async fn until_response_or_gone<F, S>(
     mut handling: Pin<&mut F>,
     io: &mut S,
     buf: &mut BytesMut,
-) -> Option<F::Output>
+    clock: &crate::timeouts::ConnClock,
+) -> Answer<F::Output>
 where
     F: Future,
     S: AsyncRead + Unpin,
 {
     let mut watching = buf.is_empty() && buf.capacity() > buf.len();
     poll_fn(|task| {
+        if clock.stream_timed_out() {
+            return Poll::Ready(Answer::TimedOut);
+        }
         if let Poll::Ready(resp) = handling.as_mut().poll(task) {
-            return Poll::Ready(Some(resp));
+            return Poll::Ready(Answer::Response(resp));
         }
         if watching {
             match tokio_util::io::poll_read_buf(Pin::new(&mut *io), task, buf) {
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(None),
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Answer::Gone),
                 Poll::Ready(Ok(_)) => watching = false,
                 Poll::Pending => {}
             }

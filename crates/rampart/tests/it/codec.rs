@@ -235,6 +235,84 @@ async fn an_http2_stream_reset_mid_request_is_counted_dr_and_a_closed_connection
     .await;
 }
 
+/// Envoy's stream idle timeout: an HTTP/1.1 request still waiting for its response when no byte
+/// has moved for the timeout gets 408 `stream timeout` and its connection is closed, whichever
+/// codec serves it (the gateway's own for a request without a body, hyper's for a streamed
+/// one); both are counted 408 with flag `SI`. An HTTP/2 stream's connection is closed, counted
+/// 0 with `SI`.
+#[tokio::test]
+async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si() {
+    use rampart_testkit::h2raw::{
+        frame, get, header_block, END_HEADERS, END_STREAM, HEADERS, SETTINGS,
+    };
+    let be = Backend::with("app", |_| {
+        Reply::new(200, "late").delayed(Duration::from_secs(30))
+    })
+    .await;
+    let gw = TestGateway::start_with(&app_config(be.port()), |o| {
+        o.stream_idle_timeout = Some(Duration::from_secs(1));
+    })
+    .await;
+    let requests: [&[u8]; 2] = [
+        b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"POST /slow HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ];
+    for (i, request) in requests.into_iter().enumerate() {
+        let mut s = TcpStream::connect(gw.addr).await.unwrap();
+        s.write_all(request).await.unwrap();
+        eventually("the backend to receive the request", || be.count() == i + 1).await;
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(8), s.read_to_end(&mut out))
+            .await
+            .expect("answered and closed at the stream idle timeout")
+            .unwrap();
+        let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+        assert!(
+            text.starts_with("http/1.1 408 request timeout\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nstream timeout"), "{text}");
+    }
+    gw.admin_until("/stats/prometheus", |m| {
+        m.lines().any(|l| {
+            l.starts_with("istio_requests_total{")
+                && l.contains("response_code=\"408\"")
+                && l.contains("response_flags=\"SI\"")
+                && l.ends_with(" 2")
+        })
+    })
+    .await;
+
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend(frame(SETTINGS, 0, 0, &[]));
+    opening.extend(frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &header_block(&get("/slow", "a", &[])),
+    ));
+    s.write_all(&opening).await.unwrap();
+    eventually("the backend to receive the HTTP/2 request", || {
+        be.count() == 3
+    })
+    .await;
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(8), s.read_to_end(&mut rest))
+        .await
+        .expect("the HTTP/2 connection closed at the stream idle timeout")
+        .ok();
+    gw.admin_until("/stats/prometheus", |m| {
+        m.lines().any(|l| {
+            l.starts_with("istio_requests_total{")
+                && l.contains("response_code=\"0\"")
+                && l.contains("response_flags=\"SI\"")
+        })
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_cleartext_http2_preface_split_across_packets_still_opens_http2() {
     use rampart_testkit::h2raw::{frame, get, header_block, HEADERS, SETTINGS};
