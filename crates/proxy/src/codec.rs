@@ -117,21 +117,27 @@ where
     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let cx = cx.clone();
         async move {
-            let resp = if cx.clock.request_started() {
-                refuse_ambiguous_framing(&cx)
+            let (resp, recording) = if cx.clock.request_started() {
+                (refuse_ambiguous_framing(&cx), None)
             } else {
                 let limit = cx.shared.options.max_request_body;
                 let req = req.map(|body| RequestBody::Incoming(ClientBody::new(body, limit)));
                 let handling = handle(Box::new(req), &cx);
-                if cx.clock.is_exempt() {
-                    handling.await
+                let answered = if cx.clock.is_exempt() {
+                    Some(handling.await)
                 } else {
                     until_stream_timeout(handling, &cx.clock).await
+                };
+                match answered {
+                    Some((resp, recording)) => (resp, Some(recording)),
+                    // Recorded as the request was dropped (408, `SI`).
+                    None => (crate::respond::stream_timeout(), None),
                 }
             };
-            // The request stays in flight until its response body is written (or dropped).
+            // The request stays in flight (and unrecorded) until its response body is written
+            // (or dropped).
             let clock = cx.clock.clone();
-            Ok::<_, Infallible>(resp.map(|body| InFlight::new(body, clock)))
+            Ok::<_, Infallible>(resp.map(|body| InFlight::new(body, clock, recording)))
         }
     });
     let io = TokioIo::new(crate::tls::Replay::new(prefix, io));
@@ -207,20 +213,17 @@ async fn until_drained<F: Future>(mut conn: Pin<&mut F>, clock: &ConnClock) -> O
     .await
 }
 
-/// Runs an HTTP/1 request's `handling` to its response, unless the stream idle timeout passes
-/// first: then 408 (Envoy's answer when no response has begun), and `handling` is dropped. The
-/// sweep cancels the connection's token after noting the timeout; that wakes the connection,
-/// whose next poll of this future answers.
-async fn until_stream_timeout<F>(handling: F, clock: &ConnClock) -> hyper::Response<ResponseBody>
-where
-    F: Future<Output = hyper::Response<ResponseBody>>,
-{
+/// Runs an HTTP/1 request's `handling` to its output, unless the stream idle timeout passes
+/// first: then `None` (the caller answers 408, Envoy's answer when no response has begun), and
+/// `handling` is dropped. The sweep cancels the connection's token after noting the timeout;
+/// that wakes the connection, whose next poll of this future ends it.
+async fn until_stream_timeout<F: Future>(handling: F, clock: &ConnClock) -> Option<F::Output> {
     let mut handling = pin!(handling);
     poll_fn(|cx| {
         if clock.stream_timed_out() {
-            return Poll::Ready(crate::respond::stream_timeout());
+            return Poll::Ready(None);
         }
-        handling.as_mut().poll(cx)
+        handling.as_mut().poll(cx).map(Some)
     })
     .await
 }

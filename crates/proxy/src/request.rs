@@ -84,8 +84,9 @@ impl ConnCx {
     }
 }
 
-/// Handles one request and records its stats.
-pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBody> {
+/// Handles one request. Its stats are recorded when the returned [`Recording`] is dropped,
+/// once the codec has written the response (or given up on it).
+pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> (Response<ResponseBody>, Recording) {
     let start = Instant::now();
     let active = cx.shared.active();
     let mut flags = ResponseFlags::NONE;
@@ -98,6 +99,7 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBod
         req.headers(),
         req.body(),
     );
+    let is_head = req.method() == http::Method::HEAD;
     let mut trace = crate::trace::begin(&mut req, cx, &active);
     // Should the client leave first, this future is dropped mid-way and the guard records the
     // request as Envoy does: response code 0, flag DC.
@@ -115,18 +117,13 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBod
     let (mut resp, stat) = dispatch(req, cx, &active, &mut flags, trace.as_mut(), &chosen).await;
     unfinished.answered = true;
     let (log, entry) = unfinished.log.take().unzip();
+    drop(unfinished);
     if cx.shared.draining() && resp.version() != Version::HTTP_2 {
         // Ask HTTP/1.1 clients to reconnect elsewhere while we drain.
         resp.headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
-    let micros = start.elapsed().as_micros() as u64;
     let stats = active.stats.get(stat as usize);
-    if let Some(stats) = stats {
-        stats.record(resp.status().as_u16(), flags, micros);
-        let response_bytes = wire_size(3, resp.headers(), resp.body());
-        stats.record_sizes(request_bytes, response_bytes);
-    }
     if let (Some(log), Some(entry)) = (log, entry) {
         let route = stats.map(|s| &*s.key.route);
         resp = access::finish(entry, log, resp, flags, route, start);
@@ -134,7 +131,73 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> Response<ResponseBod
     if let Some(trace) = trace {
         resp = crate::trace::finish(trace, resp, flags, stats.map(|s| &*s.key.route));
     }
-    resp
+    let recording = Recording {
+        code: resp.status().as_u16(),
+        flags,
+        start,
+        request_bytes,
+        response_bytes: wire_size(3, resp.headers(), resp.body()),
+        stat,
+        head: is_head,
+        finished: false,
+        clock: cx.clock.clone(),
+        active,
+    };
+    (resp, recording)
+}
+
+/// A request whose response has been handed to the codec: its stats are recorded when the codec
+/// is done with the response ([`Recording::finish`]), as Istio records a request when its stream
+/// ends (the duration runs to the response's last byte). Dropped unfinished (the connection
+/// closed under the response), it is recorded with flag `SI` if the stream idle timeout closed
+/// the connection, else `DC`.
+#[derive(Debug)]
+pub struct Recording {
+    active: Arc<Active>,
+    stat: u32,
+    code: u16,
+    flags: ResponseFlags,
+    start: Instant,
+    request_bytes: u64,
+    response_bytes: u64,
+    /// A HEAD request: its response carries no body, which the codec may drop unread.
+    head: bool,
+    finished: bool,
+    clock: Arc<ConnClock>,
+}
+
+impl Recording {
+    /// Records the request now that the codec is done with its response: `cut` is why the
+    /// response was not written whole, if it was not (`DC` when the client left, `UC` when the
+    /// response's own body failed).
+    pub fn finish(mut self, cut: Option<ResponseFlag>) {
+        if let Some(flag) = cut {
+            self.flags.insert(flag);
+        }
+        self.finished = true;
+    }
+
+    /// Whether the request was a HEAD request.
+    pub fn is_head(&self) -> bool {
+        self.head
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.flags.insert(if self.clock.stream_timed_out() {
+                ResponseFlag::StreamIdleTimeout
+            } else {
+                ResponseFlag::DownstreamConnectionTermination
+            });
+        }
+        if let Some(stats) = self.active.stats.get(self.stat as usize) {
+            let micros = self.start.elapsed().as_micros() as u64;
+            stats.record(self.code, self.flags, micros);
+            stats.record_sizes(self.request_bytes, self.response_bytes);
+        }
+    }
 }
 
 /// A request being handled, recorded when its future is dropped before the response exists,

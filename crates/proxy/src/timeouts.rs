@@ -27,7 +27,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
+use rampart_telemetry::ResponseFlag;
+
 use crate::framing::Framing;
+use crate::request::Recording;
 
 /// Seconds since [`EPOCH`] plus one (0 means "not started" for head clocks), kept current by
 /// every accept loop's sweep so that reads only load it.
@@ -444,23 +447,58 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Clocked<S> {
 }
 
 /// A response body that keeps its request in flight on the connection's clock until it has
-/// been written to the end or dropped.
+/// been written to the end or dropped, and records the request (see [`Recording`]) as its end is
+/// handed to the codec: at once for a response without a body, else with its last frame. One
+/// dropped before its end, unless its request was HEAD (whose body is never sent), was cut off:
+/// by the stream idle timeout (`SI`), a reset HTTP/2 stream (`DR`) or the client leaving
+/// (`DC`); one whose body failed is flagged `UC`.
 #[derive(Debug)]
-pub struct InFlight<B> {
+pub struct InFlight<B: http_body::Body> {
     body: B,
     clock: Arc<ConnClock>,
+    recording: Option<Recording>,
 }
 
-impl<B> InFlight<B> {
-    /// Tracks `body` on `clock` (whose `request_started` was called for it).
-    pub fn new(body: B, clock: Arc<ConnClock>) -> Self {
-        Self { body, clock }
+impl<B: http_body::Body> InFlight<B> {
+    /// Tracks `body` on `clock` (whose `request_started` was called for it), recorded by
+    /// `recording` when there is one.
+    pub fn new(body: B, clock: Arc<ConnClock>, mut recording: Option<Recording>) -> Self {
+        if body.is_end_stream() {
+            if let Some(recording) = recording.take() {
+                recording.finish(None);
+            }
+        }
+        Self {
+            body,
+            clock,
+            recording,
+        }
+    }
+
+    fn finish(&mut self, cut: Option<ResponseFlag>) {
+        if let Some(recording) = self.recording.take() {
+            recording.finish(cut);
+        }
     }
 }
 
-impl<B> Drop for InFlight<B> {
+impl<B: http_body::Body> Drop for InFlight<B> {
     fn drop(&mut self) {
         self.clock.request_finished();
+        let Some(recording) = &self.recording else {
+            return;
+        };
+        let cut = if recording.is_head() || self.body.is_end_stream() {
+            None
+        } else if self.clock.stream_timed_out() {
+            Some(ResponseFlag::StreamIdleTimeout)
+        } else if self.clock.is_exempt() && !self.clock.peer_gone() {
+            // An HTTP/2 stream reset by the client on a connection still open.
+            Some(ResponseFlag::DownstreamRemoteReset)
+        } else {
+            Some(ResponseFlag::DownstreamConnectionTermination)
+        };
+        self.finish(cut);
     }
 }
 
@@ -473,7 +511,13 @@ impl<B: http_body::Body + Unpin> http_body::Body for InFlight<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx));
+        match &frame {
+            Some(Ok(_)) if !self.body.is_end_stream() => {}
+            Some(Err(_)) => self.finish(Some(ResponseFlag::UpstreamConnectionTermination)),
+            _ => self.finish(None),
+        }
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -151,25 +151,27 @@ where
         cx.clock.request_started();
         // Pinned where it is made: the handling future is large, and moving it costs.
         let handling = pin!(handle(req, &cx));
-        let resp = match until_response_or_gone(handling, &mut io, buf, &cx.clock).await {
-            Answer::Response(resp) => resp,
-            Answer::Gone => {
-                // The client left: the request was dropped mid-way (its upstream call
-                // cancelled).
-                cx.clock.request_finished();
-                return Outcome::Closed;
-            }
-            Answer::TimedOut => {
-                // No byte moved for the stream idle timeout: 408, then close (the request is
-                // dropped, and recorded, as this returns).
-                let resp = crate::respond::stream_timeout();
-                write::response(&mut io, out, resp, facts, true, fields).await;
-                cx.clock.request_finished();
-                return Outcome::Closed;
-            }
-        };
+        let (resp, recording) =
+            match until_response_or_gone(handling, &mut io, buf, &cx.clock).await {
+                Answer::Response(answered) => answered,
+                Answer::Gone => {
+                    // The client left: the request was dropped mid-way (its upstream call
+                    // cancelled).
+                    cx.clock.request_finished();
+                    return Outcome::Closed;
+                }
+                Answer::TimedOut => {
+                    // No byte moved for the stream idle timeout: 408, then close (the request is
+                    // dropped, and recorded, as this returns).
+                    let resp = crate::respond::stream_timeout();
+                    write::response(&mut io, out, resp, facts, true, fields, None).await;
+                    cx.clock.request_finished();
+                    return Outcome::Closed;
+                }
+            };
         let draining = cx.clock.closing();
-        let keep_alive = write::response(&mut io, out, resp, facts, draining, fields).await;
+        let keep_alive =
+            write::response(&mut io, out, resp, facts, draining, fields, Some(recording)).await;
         cx.clock.request_finished();
         if !keep_alive || cx.clock.closing() {
             let _ = io.shutdown().await;

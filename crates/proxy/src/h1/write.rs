@@ -27,6 +27,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::parse::Facts;
 use crate::body::ResponseBody;
+use crate::request::Recording;
 
 /// Buffered response bytes written out at once past this size.
 const FLUSH_AT: usize = 64 * 1024;
@@ -44,9 +45,37 @@ enum Framing {
     UntilClose,
 }
 
-/// Writes `resp` and returns whether the connection may carry another request. `out` is the
+/// How writing a response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sent {
+    /// Written whole; the connection may carry another request (if the head allows it).
+    Reusable,
+    /// Written whole, delimited by closing the connection.
+    UntilClose,
+    /// The response could not be finished: its body failed, or ran short of or past its
+    /// declared length.
+    Cut,
+    /// The client's end of the connection failed while it was written.
+    ClientGone,
+}
+
+impl Sent {
+    /// What this ending adds to the request's response flags.
+    fn flag(self) -> Option<rampart_telemetry::ResponseFlag> {
+        use rampart_telemetry::ResponseFlag;
+        match self {
+            Self::Reusable | Self::UntilClose => None,
+            Self::Cut => Some(ResponseFlag::UpstreamConnectionTermination),
+            Self::ClientGone => Some(ResponseFlag::DownstreamConnectionTermination),
+        }
+    }
+}
+
+/// Writes `resp`; returns whether the connection may carry another request. `out` is the
 /// connection's write buffer; the response's field map is left empty in `recycled` for the next
-/// request head.
+/// request head. The request's `recording` is finished once the response's last bytes are
+/// handed to the connection (before that last write, as Envoy counts a stream complete once it
+/// has encoded its end), or once writing fails.
 pub(super) async fn response<S: AsyncWrite + Unpin>(
     io: &mut S,
     out: &mut Vec<u8>,
@@ -54,6 +83,7 @@ pub(super) async fn response<S: AsyncWrite + Unpin>(
     facts: Facts,
     draining: bool,
     recycled: &mut HeaderMap,
+    mut recording: Option<Recording>,
 ) -> bool {
     let (mut parts, mut body) = resp.into_parts();
     let length = if body.is_end_stream() {
@@ -73,20 +103,33 @@ pub(super) async fn response<S: AsyncWrite + Unpin>(
         *recycled = std::mem::take(&mut parts.headers);
         recycled.clear();
         out.clear();
+        finish(&mut recording, Sent::Cut);
         return false;
     };
     *recycled = parts.headers;
-    let complete = match head.framing {
+    let sent = match head.framing {
         Framing::Length(0) => {
             drop(body);
-            flush(io, out).await.is_ok()
+            finish(&mut recording, Sent::Reusable);
+            match flush(io, out).await {
+                Ok(()) => Sent::Reusable,
+                Err(_) => Sent::ClientGone,
+            }
         }
-        framing => write_body(io, out, &mut body, framing, &head.trailers).await,
+        framing => write_body(io, out, &mut body, framing, &head.trailers, &mut recording).await,
     };
+    finish(&mut recording, sent);
     if out.capacity() > FLUSH_AT {
         *out = Vec::with_capacity(1024);
     }
-    complete && head.keep_alive
+    sent == Sent::Reusable && head.keep_alive
+}
+
+/// Records the request (once), with the flag `sent` implies.
+fn finish(recording: &mut Option<Recording>, sent: Sent) {
+    if let Some(recording) = recording.take() {
+        recording.finish(sent.flag());
+    }
 }
 
 /// What the head decided about the rest of the exchange.
@@ -240,14 +283,15 @@ fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
-/// Streams the body after the head in `out`; whether it was written whole.
+/// Streams the body after the head in `out`; how that ended.
 async fn write_body<S: AsyncWrite + Unpin>(
     io: &mut S,
     out: &mut Vec<u8>,
     body: &mut ResponseBody,
     mut framing: Framing,
     allowed_trailers: &[HeaderName],
-) -> bool {
+    recording: &mut Option<Recording>,
+) -> Sent {
     let mut trailers = None;
     loop {
         let frame = match poll_now(body) {
@@ -255,7 +299,7 @@ async fn write_body<S: AsyncWrite + Unpin>(
             None => {
                 // Nothing more yet: send what is buffered, then wait.
                 if flush(io, out).await.is_err() {
-                    return false;
+                    return Sent::ClientGone;
                 }
                 body.frame().await
             }
@@ -264,7 +308,7 @@ async fn write_body<S: AsyncWrite + Unpin>(
             None => break,
             Some(Ok(frame)) => frame,
             // The response cannot be finished: the client sees the connection close early.
-            Some(Err(_)) => return false,
+            Some(Err(_)) => return Sent::Cut,
         };
         let data = match frame.into_data() {
             Ok(data) => data,
@@ -285,7 +329,7 @@ async fn write_body<S: AsyncWrite + Unpin>(
                 if take < data.len() as u64 {
                     send(io, out, data.slice(..take as usize)).await;
                     let _ = flush(io, out).await;
-                    return false;
+                    return Sent::Cut;
                 }
                 data
             }
@@ -297,25 +341,30 @@ async fn write_body<S: AsyncWrite + Unpin>(
             Framing::UntilClose => data,
         };
         if !send(io, out, data).await {
-            return false;
+            return Sent::ClientGone;
         }
         if framing == Framing::Chunked {
             out.extend_from_slice(b"\r\n");
         }
     }
-    let whole = match framing {
-        Framing::Length(left) => left == 0,
+    let sent = match framing {
+        Framing::Length(0) => Sent::Reusable,
+        Framing::Length(_) => Sent::Cut,
         Framing::Chunked => {
             out.extend_from_slice(b"0\r\n");
             if let Some(trailers) = trailers {
                 write_trailers(out, &trailers, allowed_trailers);
             }
             out.extend_from_slice(b"\r\n");
-            true
+            Sent::Reusable
         }
-        Framing::UntilClose => false,
+        Framing::UntilClose => Sent::UntilClose,
     };
-    flush(io, out).await.is_ok() && whole
+    finish(recording, sent);
+    match flush(io, out).await {
+        Ok(()) => sent,
+        Err(_) => Sent::ClientGone,
+    }
 }
 
 /// Trailer fields named in the `Trailer` field, less those that may not be trailers.

@@ -313,6 +313,55 @@ async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si()
     .await;
 }
 
+/// A request is counted when its response ends, as Istio counts it: a client that leaves while
+/// a large response body is being written is counted with the response's code and flag `DC`,
+/// over the gateway's own codec (a GET) and hyper's (a streamed upload); one that reads the
+/// whole response is counted without a flag.
+#[tokio::test]
+async fn a_client_that_leaves_mid_response_body_is_counted_dc() {
+    let big = "x".repeat(8 << 20);
+    let be = Backend::with("app", move |_| Reply::new(200, &big)).await;
+    let gw = gateway(&be).await;
+    let requests: [&[u8]; 2] = [
+        b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"POST /big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ];
+    let cut = |m: &str, n: &str| {
+        m.lines().any(|l| {
+            l.starts_with("istio_requests_total{")
+                && l.contains("response_code=\"200\"")
+                && l.contains("response_flags=\"DC\"")
+                && l.ends_with(n)
+        })
+    };
+    for (i, request) in requests.into_iter().enumerate() {
+        let mut s = TcpStream::connect(gw.addr).await.unwrap();
+        s.write_all(request).await.unwrap();
+        let mut head = vec![0u8; 4096];
+        let n = s.read(&mut head).await.unwrap();
+        assert!(
+            head[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&head[..n])
+        );
+        drop(s);
+        let n = if i == 0 { " 1" } else { " 2" };
+        gw.admin_until("/stats/prometheus", |m| cut(m, n)).await;
+    }
+    let whole = gw.get("a", "/big").send().await.unwrap();
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.body.len(), 8 << 20);
+    gw.admin_until("/stats/prometheus", |m| {
+        m.lines().any(|l| {
+            l.starts_with("istio_requests_total{")
+                && l.contains("response_code=\"200\"")
+                && l.contains("response_flags=\"-\"")
+                && l.ends_with(" 1")
+        })
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_cleartext_http2_preface_split_across_packets_still_opens_http2() {
     use rampart_testkit::h2raw::{frame, get, header_block, HEADERS, SETTINGS};
