@@ -13,6 +13,20 @@ async fn gateway(be: &Backend) -> TestGateway {
     TestGateway::start(&app_config(be.port())).await
 }
 
+/// Whether `metrics` count requests answered `code` with `flags`, on a line ending in `tail`.
+fn counted(metrics: &str, code: &str, flags: &str, tail: &str) -> bool {
+    let (code, flags) = (
+        format!("response_code=\"{code}\""),
+        format!("response_flags=\"{flags}\""),
+    );
+    metrics.lines().any(|l| {
+        l.starts_with("istio_requests_total{")
+            && l.contains(&code)
+            && l.contains(&flags)
+            && l.ends_with(tail)
+    })
+}
+
 /// Reads one response with a `content-length` body from `s`; returns its head and body.
 async fn read_response(s: &mut TcpStream) -> (String, String) {
     let mut buf = Vec::new();
@@ -225,14 +239,8 @@ async fn an_http2_stream_reset_mid_request_is_counted_dr_and_a_closed_connection
     })
     .await;
     drop(s);
-    gw.admin_until("/stats/prometheus", |m| {
-        m.lines().any(|l| {
-            l.starts_with("istio_requests_total{")
-                && l.contains("response_code=\"0\"")
-                && l.contains("response_flags=\"DC\"")
-        })
-    })
-    .await;
+    gw.admin_until("/stats/prometheus", |m| counted(m, "0", "DC", ""))
+        .await;
 }
 
 /// Envoy's stream idle timeout: an HTTP/1.1 request still waiting for its response when no byte
@@ -274,15 +282,8 @@ async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si()
         assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
         assert!(text.ends_with("\r\n\r\nstream timeout"), "{text}");
     }
-    gw.admin_until("/stats/prometheus", |m| {
-        m.lines().any(|l| {
-            l.starts_with("istio_requests_total{")
-                && l.contains("response_code=\"408\"")
-                && l.contains("response_flags=\"SI\"")
-                && l.ends_with(" 2")
-        })
-    })
-    .await;
+    gw.admin_until("/stats/prometheus", |m| counted(m, "408", "SI", " 2"))
+        .await;
 
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
     let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
@@ -303,14 +304,8 @@ async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si()
         .await
         .expect("the HTTP/2 connection closed at the stream idle timeout")
         .ok();
-    gw.admin_until("/stats/prometheus", |m| {
-        m.lines().any(|l| {
-            l.starts_with("istio_requests_total{")
-                && l.contains("response_code=\"0\"")
-                && l.contains("response_flags=\"SI\"")
-        })
-    })
-    .await;
+    gw.admin_until("/stats/prometheus", |m| counted(m, "0", "SI", ""))
+        .await;
 }
 
 /// A request is counted when its response ends, as Istio counts it: a client that leaves while
@@ -326,14 +321,6 @@ async fn a_client_that_leaves_mid_response_body_is_counted_dc() {
         b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n",
         b"POST /big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     ];
-    let cut = |m: &str, n: &str| {
-        m.lines().any(|l| {
-            l.starts_with("istio_requests_total{")
-                && l.contains("response_code=\"200\"")
-                && l.contains("response_flags=\"DC\"")
-                && l.ends_with(n)
-        })
-    };
     for (i, request) in requests.into_iter().enumerate() {
         let mut s = TcpStream::connect(gw.addr).await.unwrap();
         s.write_all(request).await.unwrap();
@@ -346,20 +333,14 @@ async fn a_client_that_leaves_mid_response_body_is_counted_dc() {
         );
         drop(s);
         let n = if i == 0 { " 1" } else { " 2" };
-        gw.admin_until("/stats/prometheus", |m| cut(m, n)).await;
+        gw.admin_until("/stats/prometheus", |m| counted(m, "200", "DC", n))
+            .await;
     }
     let whole = gw.get("a", "/big").send().await.unwrap();
     assert_eq!(whole.status, 200);
     assert_eq!(whole.body.len(), 8 << 20);
-    gw.admin_until("/stats/prometheus", |m| {
-        m.lines().any(|l| {
-            l.starts_with("istio_requests_total{")
-                && l.contains("response_code=\"200\"")
-                && l.contains("response_flags=\"-\"")
-                && l.ends_with(" 1")
-        })
-    })
-    .await;
+    gw.admin_until("/stats/prometheus", |m| counted(m, "200", "-", " 1"))
+        .await;
 }
 
 #[tokio::test]
