@@ -13,6 +13,23 @@ async fn gateway(be: &Backend) -> TestGateway {
     TestGateway::start(&app_config(be.port())).await
 }
 
+/// A cleartext HTTP/2 connection's opening: preface, empty SETTINGS, and stream 1 asking
+/// `GET /slow` of host `a`.
+fn h2_get_slow() -> Vec<u8> {
+    use rampart_testkit::h2raw::{
+        frame, get, header_block, END_HEADERS, END_STREAM, HEADERS, SETTINGS,
+    };
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend(frame(SETTINGS, 0, 0, &[]));
+    opening.extend(frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &header_block(&get("/slow", "a", &[])),
+    ));
+    opening
+}
+
 /// Whether `metrics` count requests answered `code` with `flags`, on a line ending in `tail`.
 fn counted(metrics: &str, code: &str, flags: &str, tail: &str) -> bool {
     let (code, flags) = (
@@ -201,23 +218,14 @@ fn cut_off(metrics: &str) -> Option<&str> {
 
 #[tokio::test]
 async fn an_http2_stream_reset_mid_request_is_counted_dr_and_a_closed_connection_dc() {
-    use rampart_testkit::h2raw::{
-        frame, get, header_block, CANCEL, END_HEADERS, END_STREAM, HEADERS, RST_STREAM, SETTINGS,
-    };
+    use rampart_testkit::h2raw::{frame, CANCEL, RST_STREAM};
     let be = Backend::with("app", |_| {
         Reply::new(200, "late").delayed(Duration::from_secs(30))
     })
     .await;
     let gw = gateway(&be).await;
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
-    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    opening.extend(frame(SETTINGS, 0, 0, &[]));
-    opening.extend(frame(
-        HEADERS,
-        END_HEADERS | END_STREAM,
-        1,
-        &header_block(&get("/slow", "a", &[])),
-    ));
+    let opening = h2_get_slow();
     s.write_all(&opening).await.unwrap();
     eventually("the backend to receive the request", || be.count() == 1).await;
     // The client cancels this stream only; the connection stays open.
@@ -250,9 +258,6 @@ async fn an_http2_stream_reset_mid_request_is_counted_dr_and_a_closed_connection
 /// 0 with `SI`.
 #[tokio::test]
 async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si() {
-    use rampart_testkit::h2raw::{
-        frame, get, header_block, END_HEADERS, END_STREAM, HEADERS, SETTINGS,
-    };
     let be = Backend::with("app", |_| {
         Reply::new(200, "late").delayed(Duration::from_secs(30))
     })
@@ -286,14 +291,7 @@ async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si()
         .await;
 
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
-    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    opening.extend(frame(SETTINGS, 0, 0, &[]));
-    opening.extend(frame(
-        HEADERS,
-        END_HEADERS | END_STREAM,
-        1,
-        &header_block(&get("/slow", "a", &[])),
-    ));
+    let opening = h2_get_slow();
     s.write_all(&opening).await.unwrap();
     eventually("the backend to receive the HTTP/2 request", || {
         be.count() == 3
