@@ -11,6 +11,10 @@ use rampart_compile::ProxyIdentity;
 use rampart_proxy::normalize::PathNormalization;
 use rampart_telemetry::AccessLogFormat;
 
+/// mimalloc: see the workspace Cargo.toml for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rampart",
