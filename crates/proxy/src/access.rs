@@ -1,18 +1,15 @@
 //! Access logging on the request path: what is known when the request arrives is captured
-//! then; the rest (status, flags, upstream, bytes, duration) when the response ends, by a body
-//! wrapper that writes the line once, at the end of the body or when it is dropped. Nothing here
-//! runs when access logging is off.
+//! then, what the response head says when it is ready, and the rest (flags, bytes sent,
+//! duration) when the request is recorded: once the response has ended or was cut off, so that
+//! a client leaving mid-body is logged `DC` as Envoy logs it. Nothing here runs when access
+//! logging is off.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
-use bytes::Bytes;
 use http::header::{HOST, USER_AGENT};
 use http::{HeaderValue, Request, Response, Version};
-use http_body::{Body, Frame, SizeHint};
 use rampart_telemetry::{AccessLog, AccessLogEntry, ResponseFlags};
 
 use crate::body::ResponseBody;
@@ -67,18 +64,11 @@ pub fn begin<B>(
     })
 }
 
-/// Completes the entry with the response and wraps the body so the line is written when it
-/// ends.
-pub fn finish(
-    mut entry: Box<AccessLogEntry>,
-    log: Arc<AccessLog>,
-    resp: Response<ResponseBody>,
-    flags: ResponseFlags,
-    route: Option<&str>,
-    started: Instant,
-) -> Response<ResponseBody> {
+/// Fills in what the response head tells the entry: status, route, upstream service time and
+/// the upstream's details. Flags, bytes sent and duration are set when the request is recorded
+/// (see [`crate::request::Recording`]), once the response has ended or was cut off.
+pub fn response(entry: &mut AccessLogEntry, resp: &Response<ResponseBody>, route: Option<&str>) {
     entry.code = resp.status().as_u16();
-    entry.flags = flags;
     entry.route = route.filter(|r| *r != "-").map(str::to_owned);
     entry.upstream_service_time = resp
         .headers()
@@ -92,69 +82,25 @@ pub fn finish(
             entry.request_id = text(Some(id));
         }
     }
-    resp.map(|inner| {
-        ResponseBody::Logged(Box::new(Logged {
-            inner,
-            entry,
-            log,
-            started,
-            done: false,
-        }))
-    })
 }
 
-/// A response body that writes its access-log line when it ends.
+/// A request's access-log line, waiting for the request's end.
 #[derive(Debug)]
-pub struct Logged {
-    inner: ResponseBody,
-    entry: Box<AccessLogEntry>,
-    log: Arc<AccessLog>,
-    started: Instant,
-    done: bool,
+pub struct Pending {
+    /// Where the line goes.
+    pub log: Arc<AccessLog>,
+    /// The line so far.
+    pub entry: Box<AccessLogEntry>,
 }
 
-impl Logged {
-    fn write(&mut self) {
-        if !self.done {
-            self.done = true;
-            self.entry.duration_ms = self.started.elapsed().as_millis() as u64;
-            self.log.log(&self.entry);
-        }
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        self.write();
-    }
-}
-
-impl Body for Logged {
-    type Data = Bytes;
-    type Error = rampart_upstream::error::BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        let frame = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        match &frame {
-            Some(Ok(f)) => {
-                if let Some(data) = f.data_ref() {
-                    this.entry.bytes_sent += data.len() as u64;
-                }
-            }
-            Some(Err(_)) | None => this.write(),
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+impl Pending {
+    /// Writes the line with how the request ended.
+    pub fn write(mut self, code: u16, flags: ResponseFlags, bytes_sent: u64, started: Instant) {
+        let entry = &mut self.entry;
+        entry.code = code;
+        entry.flags = flags;
+        entry.bytes_sent = bytes_sent;
+        entry.duration_ms = started.elapsed().as_millis() as u64;
+        self.log.log(entry);
     }
 }

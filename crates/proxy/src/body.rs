@@ -18,8 +18,6 @@ pub enum ResponseBody {
     Deadline(PooledBody, Pin<Box<tokio::time::Sleep>>),
     /// Made by the gateway.
     Full(Option<Bytes>),
-    /// Any of the above, writing an access-log line when it ends.
-    Logged(Box<crate::access::Logged>),
     /// Any of the above, ending the request's server span when it ends.
     Traced(Box<crate::trace::Traced>),
 }
@@ -57,7 +55,6 @@ impl Body for ResponseBody {
                 }
             }
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Self::Logged(body) => Pin::new(&mut **body).poll_frame(cx),
             Self::Traced(body) => Pin::new(&mut **body).poll_frame(cx),
         }
     }
@@ -66,7 +63,6 @@ impl Body for ResponseBody {
         match self {
             Self::Upstream(body) | Self::Deadline(body, _) => body.is_end_stream(),
             Self::Full(bytes) => bytes.is_none(),
-            Self::Logged(body) => body.is_end_stream(),
             Self::Traced(body) => body.is_end_stream(),
         }
     }
@@ -76,7 +72,6 @@ impl Body for ResponseBody {
             Self::Upstream(body) | Self::Deadline(body, _) => body.size_hint(),
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
-            Self::Logged(body) => body.size_hint(),
             Self::Traced(body) => body.size_hint(),
         }
     }

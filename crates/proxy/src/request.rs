@@ -90,10 +90,10 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> (Response<ResponseBo
     let start = Instant::now();
     let active = cx.shared.active();
     let mut flags = ResponseFlags::NONE;
-    let log = access_log(cx, &active).cloned();
-    let entry = log
-        .as_ref()
-        .map(|_| access::begin(&req, cx.peer, cx.tls.as_deref()));
+    let log = access_log(cx, &active).map(|log| access::Pending {
+        log: log.clone(),
+        entry: access::begin(&req, cx.peer, cx.tls.as_deref()),
+    });
     let request_bytes = wire_size(
         req.method().as_str().len() + uri_len(req.uri()),
         req.headers(),
@@ -111,12 +111,12 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> (Response<ResponseBo
         chosen: &chosen,
         start,
         request_bytes,
-        log: log.zip(entry),
+        log,
         answered: false,
     };
     let (mut resp, stat) = dispatch(req, cx, &active, &mut flags, trace.as_mut(), &chosen).await;
     unfinished.answered = true;
-    let (log, entry) = unfinished.log.take().unzip();
+    let mut log = unfinished.log.take();
     drop(unfinished);
     if cx.shared.draining() && resp.version() != Version::HTTP_2 {
         // Ask HTTP/1.1 clients to reconnect elsewhere while we drain.
@@ -124,9 +124,8 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> (Response<ResponseBo
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     let stats = active.stats.get(stat as usize);
-    if let (Some(log), Some(entry)) = (log, entry) {
-        let route = stats.map(|s| &*s.key.route);
-        resp = access::finish(entry, log, resp, flags, route, start);
+    if let Some(pending) = &mut log {
+        access::response(&mut pending.entry, &resp, stats.map(|s| &*s.key.route));
     }
     if let Some(trace) = trace {
         resp = crate::trace::finish(trace, resp, flags, stats.map(|s| &*s.key.route));
@@ -139,6 +138,8 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> (Response<ResponseBo
         response_bytes: wire_size(3, resp.headers(), resp.body()),
         stat,
         head: is_head,
+        log,
+        body_bytes: 0,
         finished: false,
         clock: cx.clock.clone(),
         active,
@@ -150,7 +151,7 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> (Response<ResponseBo
 /// is done with the response ([`Recording::finish`]), as Istio records a request when its stream
 /// ends (the duration runs to the response's last byte). Dropped unfinished (the connection
 /// closed under the response), it is recorded with flag `SI` if the stream idle timeout closed
-/// the connection, else `DC`.
+/// the connection, else `DC`. Its access-log line, if any, is written then too.
 #[derive(Debug)]
 pub struct Recording {
     active: Arc<Active>,
@@ -162,6 +163,9 @@ pub struct Recording {
     response_bytes: u64,
     /// A HEAD request: its response carries no body, which the codec may drop unread.
     head: bool,
+    log: Option<access::Pending>,
+    /// Response body bytes handed to the connection (the access log's `bytes_sent`).
+    body_bytes: u64,
     finished: bool,
     clock: Arc<ConnClock>,
 }
@@ -175,6 +179,12 @@ impl Recording {
             self.flags.insert(flag);
         }
         self.finished = true;
+    }
+
+    /// Counts `bytes` of response body handed to the connection.
+    #[inline]
+    pub fn sent(&mut self, bytes: usize) {
+        self.body_bytes += bytes as u64;
     }
 
     /// Whether the request was a HEAD request.
@@ -197,6 +207,9 @@ impl Drop for Recording {
             stats.record(self.code, self.flags, micros);
             stats.record_sizes(self.request_bytes, self.response_bytes);
         }
+        if let Some(pending) = self.log.take() {
+            pending.write(self.code, self.flags, self.body_bytes, self.start);
+        }
     }
 }
 
@@ -214,10 +227,7 @@ struct Unfinished<'a> {
     chosen: &'a AtomicU32,
     start: Instant,
     request_bytes: u64,
-    log: Option<(
-        Arc<rampart_telemetry::AccessLog>,
-        Box<rampart_telemetry::AccessLogEntry>,
-    )>,
+    log: Option<access::Pending>,
     answered: bool,
 }
 
@@ -247,14 +257,11 @@ impl Drop for Unfinished<'_> {
         }
         stats.record(code, flags, self.start.elapsed().as_micros() as u64);
         stats.record_sizes(self.request_bytes, 0);
-        if let Some((log, mut entry)) = self.log.take() {
-            entry.code = code;
-            entry.flags = flags;
-            entry.route = Some(&*stats.key.route)
+        if let Some(mut pending) = self.log.take() {
+            pending.entry.route = Some(&*stats.key.route)
                 .filter(|r| *r != "-")
                 .map(str::to_owned);
-            entry.duration_ms = self.start.elapsed().as_millis() as u64;
-            log.log(&entry);
+            pending.write(code, flags, 0, self.start);
         }
     }
 }

@@ -512,6 +512,11 @@ impl<B: http_body::Body + Unpin> http_body::Body for InFlight<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
         let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx));
+        if let (Some(Ok(frame)), Some(recording)) = (&frame, self.recording.as_mut()) {
+            if let Some(data) = frame.data_ref() {
+                recording.sent(bytes::Buf::remaining(data));
+            }
+        }
         match &frame {
             Some(Ok(_)) if !self.body.is_end_stream() => {}
             Some(Err(_)) => self.finish(Some(ResponseFlag::UpstreamConnectionTermination)),

@@ -327,6 +327,9 @@ async fn write_body<S: AsyncWrite + Unpin>(
                 let take = (*left).min(data.len() as u64);
                 *left -= take;
                 if take < data.len() as u64 {
+                    if let Some(recording) = recording.as_mut() {
+                        recording.sent(take as usize);
+                    }
                     send(io, out, data.slice(..take as usize)).await;
                     let _ = flush(io, out).await;
                     return Sent::Cut;
@@ -340,6 +343,9 @@ async fn write_body<S: AsyncWrite + Unpin>(
             }
             Framing::UntilClose => data,
         };
+        if let Some(recording) = recording.as_mut() {
+            recording.sent(data.len());
+        }
         if !send(io, out, data).await {
             return Sent::ClientGone;
         }

@@ -311,10 +311,15 @@ async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si()
 /// over the gateway's own codec (a GET) and hyper's (a streamed upload); one that reads the
 /// whole response is counted without a flag.
 #[tokio::test]
-async fn a_client_that_leaves_mid_response_body_is_counted_dc() {
+async fn a_client_that_leaves_mid_response_body_is_counted_and_logged_dc() {
     let big = "x".repeat(8 << 20);
     let be = Backend::with("app", move |_| Reply::new(200, &big)).await;
-    let gw = gateway(&be).await;
+    let file = temp_dir().join("access.log");
+    let log = file.clone();
+    let gw = TestGateway::start_with(&app_config(be.port()), move |o| {
+        o.access_log = Some((Some(log), rampart_telemetry::AccessLogFormat::Json))
+    })
+    .await;
     let requests: [&[u8]; 2] = [
         b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n",
         b"POST /big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
@@ -339,6 +344,27 @@ async fn a_client_that_leaves_mid_response_body_is_counted_dc() {
     assert_eq!(whole.body.len(), 8 << 20);
     gw.admin_until("/stats/prometheus", |m| counted(m, "200", "-", " 1"))
         .await;
+    // The log says the same, with the body bytes handed over before each client left (own
+    // codec, then hyper's), then all of them.
+    let lines = log_lines(&file, 3).await;
+    let entries: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    for (entry, (method, flags)) in
+        entries
+            .iter()
+            .zip([("GET", "DC"), ("POST", "DC"), ("GET", "-")])
+    {
+        assert_eq!(entry["method"], method, "{entry}");
+        assert_eq!(entry["response_code"], 200, "{entry}");
+        assert_eq!(entry["response_flags"], flags, "{entry}");
+    }
+    for cut in &entries[..2] {
+        let sent = cut["bytes_sent"].as_u64().unwrap();
+        assert!(sent < 8 << 20, "{cut}");
+    }
+    assert_eq!(entries[2]["bytes_sent"], 8 << 20);
 }
 
 #[tokio::test]
