@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
-use rampart_upstream::{ClientBody, RequestBody};
+use rampart_upstream::{Activity, ClientBody, RequestBody};
 
 use crate::body::ResponseBody;
 use crate::request::{handle, ConnCx};
@@ -121,17 +121,32 @@ where
                 (refuse_ambiguous_framing(&cx), None)
             } else {
                 let limit = cx.shared.options.max_request_body;
-                let req = req.map(|body| RequestBody::Incoming(ClientBody::new(body, limit)));
+                let http2 = cx.clock.is_exempt();
+                // An HTTP/2 stream's idle timer is its own: it runs from the stream's start
+                // and from each frame of its request body.
+                let idle = cx.shared.options.stream_idle_timeout.filter(|_| http2);
+                let activity = idle.map(|_| Activity::new());
+                let mut req = req.map(|body| {
+                    RequestBody::Incoming(
+                        ClientBody::new(body, limit).with_activity(activity.clone()),
+                    )
+                });
+                if let Some(activity) = &activity {
+                    req.extensions_mut().insert(activity.clone());
+                }
                 let handling = handle(Box::new(req), &cx);
-                let answered = if cx.clock.is_exempt() {
-                    Some(handling.await)
-                } else {
-                    until_stream_timeout(handling, &cx.clock).await
+                let answered = match (idle, &activity) {
+                    (Some(idle), Some(activity)) => {
+                        let _awaiting = cx.clock.awaiting_head();
+                        until_idle(handling, idle, activity).await
+                    }
+                    _ if http2 => Some(handling.await),
+                    _ => until_stream_timeout(handling, &cx.clock).await,
                 };
                 match answered {
                     Some((resp, recording)) => (resp, Some(recording)),
                     // Recorded as the request was dropped (408, `SI`).
-                    None => (crate::respond::stream_timeout(), None),
+                    None => (crate::respond::stream_timeout(!http2), None),
                 }
             };
             // The request stays in flight (and unrecorded) until its response body is written
@@ -224,6 +239,34 @@ async fn until_stream_timeout<F: Future>(handling: F, clock: &ConnClock) -> Opti
             return Poll::Ready(None);
         }
         handling.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// Runs an HTTP/2 stream's `handling` to its output, unless nothing moves on the stream for
+/// `idle` (its request body's frames are its activity until the response begins): then `None`
+/// (the caller answers 408 on the stream, as Envoy does), `activity` is marked expired and
+/// `handling` is dropped. The connection's other streams go on.
+async fn until_idle<F: Future>(
+    handling: F,
+    idle: std::time::Duration,
+    activity: &Activity,
+) -> Option<F::Output> {
+    let mut handling = pin!(handling);
+    let mut timer = pin!(tokio::time::sleep(idle));
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = handling.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        while timer.as_mut().poll(cx).is_ready() {
+            let due = activity.last() + idle;
+            if due <= std::time::Instant::now() {
+                activity.expire();
+                return Poll::Ready(None);
+            }
+            timer.as_mut().reset(due.into());
+        }
+        Poll::Pending
     })
     .await
 }

@@ -100,6 +100,11 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> (Response<ResponseBo
         req.body(),
     );
     let is_head = req.method() == http::Method::HEAD;
+    // An HTTP/2 stream timed by its own idle timer (see `codec`).
+    let activity = req
+        .extensions()
+        .get::<Arc<rampart_upstream::Activity>>()
+        .cloned();
     let mut trace = crate::trace::begin(&mut req, cx, &active);
     // Should the client leave first, this future is dropped mid-way and the guard records the
     // request as Envoy does: response code 0, flag DC.
@@ -108,6 +113,7 @@ pub async fn handle(mut req: ClientRequest, cx: &ConnCx) -> (Response<ResponseBo
         active: &active,
         clock: &cx.clock,
         stream: req.version() == Version::HTTP_2,
+        activity,
         chosen: &chosen,
         start,
         request_bytes,
@@ -216,13 +222,16 @@ impl Drop for Recording {
 /// A request being handled, recorded when its future is dropped before the response exists,
 /// as Envoy counts it: code 0, flag `DC` when the client closed the connection, `DR` when it
 /// reset the request's HTTP/2 stream on a connection still open; flag `SI` when the stream idle
-/// timeout cut it off (code 408 over HTTP/1, which the codec answers; 0 over HTTP/2, whose
-/// connection is closed). Disarmed once the response is there.
+/// timeout cut it off (code 408, which the codec answers, over HTTP/1 and for an HTTP/2 stream
+/// its own timer ended; 0 for an HTTP/2 stream whose whole connection the sweep closed).
+/// Disarmed once the response is there.
 struct Unfinished<'a> {
     active: &'a Active,
     clock: &'a crate::timeouts::ConnClock,
     /// An HTTP/2 stream (which the client can reset alone).
     stream: bool,
+    /// The stream's own idle timer, when it has one: expired, it was answered 408.
+    activity: Option<Arc<rampart_upstream::Activity>>,
     /// The stat slot of the route or destination chosen so far.
     chosen: &'a AtomicU32,
     start: Instant,
@@ -245,9 +254,10 @@ impl Drop for Unfinished<'_> {
         };
         let mut flags = ResponseFlags::NONE;
         let mut code = 0;
-        if self.clock.stream_timed_out() {
+        let own_timer = self.activity.as_ref().is_some_and(|a| a.expired());
+        if own_timer || self.clock.stream_timed_out() {
             flags.insert(ResponseFlag::StreamIdleTimeout);
-            if !self.stream {
+            if own_timer || !self.stream {
                 code = StatusCode::REQUEST_TIMEOUT.as_u16();
             }
         } else if self.stream && !self.clock.peer_gone() {

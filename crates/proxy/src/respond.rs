@@ -21,11 +21,14 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody
 }
 
 /// Envoy's answer to a request that moved no bytes for the stream idle timeout before its
-/// response began: 408 `stream timeout`, and the connection closed.
-pub fn stream_timeout() -> Response<ResponseBody> {
+/// response began: 408 `stream timeout`; an HTTP/1 connection is closed after it (`close`),
+/// an HTTP/2 connection keeps serving its other streams.
+pub fn stream_timeout(close: bool) -> Response<ResponseBody> {
     let mut resp = text(StatusCode::REQUEST_TIMEOUT, "stream timeout");
-    resp.headers_mut()
-        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    if close {
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     resp
 }
 

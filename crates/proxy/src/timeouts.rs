@@ -13,9 +13,11 @@
 //!   Envoy does); one between requests with no activity for the idle timeout too.
 //!
 //! A request is in flight from its head until its response body is written. HTTP/2
-//! connections have no head timeout (their frames have their own limits), the same stream idle
-//! timeout (a stream that moves no bytes, e.g. a reader that never opens its window), and an idle
-//! timeout of at least 300 s.
+//! connections have no head timeout (their frames have their own limits) and an idle timeout of
+//! at least 300 s. Until its response begins, an HTTP/2 stream has a stream idle timer of its
+//! own (see `codec`), which answers it 408 and leaves the connection to its other streams;
+//! after that, a connection with streams in flight that moves no bytes for the stream idle
+//! timeout (e.g. a reader that never opens its window) is closed.
 
 use std::io;
 use std::pin::Pin;
@@ -57,6 +59,9 @@ pub fn note_drain() {
 pub struct ConnClock {
     /// Requests being handled on this connection.
     in_flight: AtomicU32,
+    /// HTTP/2 streams waiting for their response head under a stream idle timer of their own
+    /// (see [`ConnClock::awaiting_head`]).
+    awaiting: AtomicU32,
     /// Coarse second the current head began; 0 when no head is being read.
     started: AtomicU64,
     /// Coarse second bytes last moved in either direction.
@@ -91,6 +96,7 @@ impl ConnClock {
         let now = COARSE_SECS.load(Ordering::Relaxed);
         Arc::new(Self {
             in_flight: AtomicU32::new(0),
+            awaiting: AtomicU32::new(0),
             started: AtomicU64::new(now),
             last_active: AtomicU64::new(now),
             exempt: AtomicBool::new(false),
@@ -126,6 +132,14 @@ impl ConnClock {
         self.started.store(0, Ordering::Relaxed);
         self.head_open.store(false, Ordering::Relaxed);
         self.ambiguous.swap(false, Ordering::Relaxed)
+    }
+
+    /// An HTTP/2 stream waits for its response head, timed by a stream idle timer of its own
+    /// (which answers it 408 and leaves the connection open): until the guard is dropped, the
+    /// sweep does not close the connection for it.
+    pub(crate) fn awaiting_head(&self) -> AwaitingHead<'_> {
+        self.awaiting.fetch_add(1, Ordering::Relaxed);
+        AwaitingHead(self)
     }
 
     /// The request's response has been written (or abandoned).
@@ -212,7 +226,13 @@ impl ConnClock {
         let older =
             |since: u64, limit: Option<u64>| limit.is_some_and(|l| now.saturating_sub(since) > l);
         let idle_since = self.last_active.load(Ordering::Relaxed);
-        if self.in_flight.load(Ordering::Relaxed) != 0 {
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        if in_flight != 0 {
+            // HTTP/2 streams still waiting for their head are timed one by one; a connection
+            // whose every stream waits is not idle.
+            if in_flight <= self.awaiting.load(Ordering::Relaxed) {
+                return false;
+            }
             return older(idle_since, limits.stream_idle);
         }
         if self.exempt.load(Ordering::Relaxed) {
@@ -224,6 +244,16 @@ impl ConnClock {
             0 => older(idle_since, limits.idle),
             started => older(started, limits.head),
         }
+    }
+}
+
+/// An HTTP/2 stream counted as waiting for its response head (see
+/// [`ConnClock::awaiting_head`]).
+pub(crate) struct AwaitingHead<'a>(&'a ConnClock);
+
+impl Drop for AwaitingHead<'_> {
+    fn drop(&mut self) {
+        self.0.awaiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -1,8 +1,10 @@
 //! Bodies crossing the proxy: what is sent upstream, and the upstream response body.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -30,6 +32,7 @@ pub struct ClientBody {
     body: Incoming,
     limit: Option<u64>,
     read: u64,
+    activity: Option<Arc<Activity>>,
 }
 
 impl ClientBody {
@@ -39,7 +42,57 @@ impl ClientBody {
             body,
             limit,
             read: 0,
+            activity: None,
         }
+    }
+
+    /// Marks `activity` at each frame received (a stream's idle timer).
+    pub fn with_activity(mut self, activity: Option<Arc<Activity>>) -> Self {
+        self.activity = activity;
+        self
+    }
+}
+
+/// When a request's stream last moved, for a timer of its own (the stream idle timeout of an
+/// HTTP/2 stream): marked as its request body's frames arrive; `expire` notes that the timer
+/// fired.
+#[derive(Debug)]
+pub struct Activity {
+    origin: Instant,
+    /// Nanoseconds from `origin` to the last mark.
+    last: AtomicU64,
+    expired: AtomicBool,
+}
+
+impl Activity {
+    /// Activity starting now.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            origin: Instant::now(),
+            last: AtomicU64::new(0),
+            expired: AtomicBool::new(false),
+        })
+    }
+
+    /// Something moved now.
+    pub fn mark(&self) {
+        let nanos = self.origin.elapsed().as_nanos() as u64;
+        self.last.store(nanos, Ordering::Relaxed);
+    }
+
+    /// When something last moved.
+    pub fn last(&self) -> Instant {
+        self.origin + Duration::from_nanos(self.last.load(Ordering::Relaxed))
+    }
+
+    /// Notes that the stream's idle timer fired.
+    pub fn expire(&self) {
+        self.expired.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the stream's idle timer fired.
+    pub fn expired(&self) -> bool {
+        self.expired.load(Ordering::Relaxed)
     }
 }
 
@@ -52,6 +105,9 @@ impl Body for ClientBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let frame = ready!(Pin::new(&mut self.body).poll_frame(cx));
+        if let (Some(activity), Some(Ok(_))) = (&self.activity, &frame) {
+            activity.mark();
+        }
         if let (Some(limit), Some(Ok(frame))) = (self.limit, &frame) {
             self.read += frame.data_ref().map_or(0, |d| d.len() as u64);
             if self.read > limit {

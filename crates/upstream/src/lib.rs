@@ -28,7 +28,7 @@ pub mod worker;
 #[cfg(test)]
 mod test_support;
 
-pub use body::{BodyError, ClientBody, PooledBody, Recorder, Recording, RequestBody};
+pub use body::{Activity, BodyError, ClientBody, PooledBody, Recorder, Recording, RequestBody};
 pub use cluster::{Cluster, ClusterState, Conn, SendError};
 pub use endpoint::Endpoint;
 pub use error::Error;

@@ -163,7 +163,7 @@ where
                 Answer::TimedOut => {
                     // No byte moved for the stream idle timeout: 408, then close (the request is
                     // dropped, and recorded, as this returns).
-                    let resp = crate::respond::stream_timeout();
+                    let resp = crate::respond::stream_timeout(true);
                     write::response(&mut io, out, resp, facts, true, fields, None).await;
                     cx.clock.request_finished();
                     return Outcome::Closed;

@@ -254,8 +254,8 @@ async fn an_http2_stream_reset_mid_request_is_counted_dr_and_a_closed_connection
 /// Envoy's stream idle timeout: an HTTP/1.1 request still waiting for its response when no byte
 /// has moved for the timeout gets 408 `stream timeout` and its connection is closed, whichever
 /// codec serves it (the gateway's own for a request without a body, hyper's for a streamed
-/// one); both are counted 408 with flag `SI`. An HTTP/2 stream's connection is closed, counted
-/// 0 with `SI`.
+/// one); both are counted 408 with flag `SI`. An HTTP/2 stream gets the same answer on its own
+/// timer, and its connection stays open for other streams.
 #[tokio::test]
 async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si() {
     let be = Backend::with("app", |_| {
@@ -290,20 +290,76 @@ async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si()
     gw.admin_until("/stats/prometheus", |m| counted(m, "408", "SI", " 2"))
         .await;
 
-    let mut s = TcpStream::connect(gw.addr).await.unwrap();
-    let opening = h2_get_slow();
-    s.write_all(&opening).await.unwrap();
+    use rampart_testkit::h2raw::{frame, get, RawH2, ACK, DATA, GOAWAY, PING, RST_STREAM};
+    let mut c = RawH2::connect(gw.addr).await.unwrap();
+    c.headers(1, &get("/slow", "a", &[]), true).await.unwrap();
     eventually("the backend to receive the HTTP/2 request", || {
         be.count() == 3
     })
     .await;
-    let mut rest = Vec::new();
-    tokio::time::timeout(Duration::from_secs(8), s.read_to_end(&mut rest))
-        .await
-        .expect("the HTTP/2 connection closed at the stream idle timeout")
-        .ok();
-    gw.admin_until("/stats/prometheus", |m| counted(m, "0", "SI", ""))
+    let wait = Duration::from_secs(8);
+    let frames = c
+        .read_until(wait, |f| f.kind == DATA && f.stream == 1)
         .await;
+    let body = frames.last().filter(|f| f.kind == DATA).map(|f| &f.payload);
+    assert_eq!(
+        body.map(|b| String::from_utf8_lossy(b).into_owned()),
+        Some("stream timeout".to_owned()),
+        "{frames:?}"
+    );
+    assert!(
+        !frames
+            .iter()
+            .any(|f| [GOAWAY, RST_STREAM].contains(&f.kind)),
+        "{frames:?}"
+    );
+    // The connection goes on.
+    c.send(&frame(PING, 0, 0, b"rampart!")).await.unwrap();
+    let frames = c
+        .read_until(wait, |f| f.kind == PING && f.flags & ACK != 0)
+        .await;
+    assert!(
+        frames
+            .last()
+            .is_some_and(|f| f.kind == PING && f.payload == b"rampart!"),
+        "{frames:?}"
+    );
+    gw.admin_until("/stats/prometheus", |m| counted(m, "408", "SI", " 3"))
+        .await;
+}
+
+/// An HTTP/2 stream's idle timer runs from its last request-body frame: an upload slower than
+/// the timeout in all but its gaps is answered, not cut off.
+#[tokio::test]
+async fn an_http2_upload_that_keeps_moving_outlives_the_stream_idle_timeout() {
+    use rampart_testkit::h2raw::{frame, get, RawH2, DATA, END_STREAM, HEADERS};
+    let be = Backend::start("app").await;
+    let gw = TestGateway::start_with(&app_config(be.port()), |o| {
+        o.stream_idle_timeout = Some(Duration::from_secs(1));
+    })
+    .await;
+    let mut c = RawH2::connect(gw.addr).await.unwrap();
+    let mut post = get("/upload", "a", &[]);
+    post[0] = (":method", "POST");
+    c.headers(1, &post, false).await.unwrap();
+    // Five pieces 400 ms apart: 2 s in all, never 1 s without a frame.
+    for piece in 0..5 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let end = if piece == 4 { END_STREAM } else { 0 };
+        c.send(&frame(DATA, end, 1, b"piece")).await.unwrap();
+    }
+    let frames = c
+        .read_until(Duration::from_secs(8), |f| {
+            f.kind == HEADERS && f.stream == 1
+        })
+        .await;
+    let head = frames.last().filter(|f| f.kind == HEADERS);
+    assert_eq!(
+        head.map(|f| f.payload[0]),
+        Some(0x88),
+        "`:status: 200`: {frames:?}"
+    );
+    assert_eq!(&be.requests()[0].body[..], "piece".repeat(5).as_bytes());
 }
 
 /// A request is counted when its response ends, as Istio counts it: a client that leaves while
