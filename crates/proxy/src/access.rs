@@ -64,11 +64,10 @@ pub fn begin<B>(
     })
 }
 
-/// Fills in what the response head tells the entry: status, route, upstream service time and
-/// the upstream's details. Flags, bytes sent and duration are set when the request is recorded
-/// (see [`crate::request::Recording`]), once the response has ended or was cut off.
+/// Fills in what the response head tells the entry: route, upstream service time and the
+/// upstream's details. Status, flags, bytes sent and duration are set when the request is
+/// recorded (see [`crate::request::Recording`]), once the response has ended or was cut off.
 pub fn response(entry: &mut AccessLogEntry, resp: &Response<ResponseBody>, route: Option<&str>) {
-    entry.code = resp.status().as_u16();
     entry.route = route.filter(|r| *r != "-").map(str::to_owned);
     entry.upstream_service_time = resp
         .headers()

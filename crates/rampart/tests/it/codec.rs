@@ -13,6 +13,18 @@ async fn gateway(be: &Backend) -> TestGateway {
     TestGateway::start(&app_config(be.port())).await
 }
 
+/// The same request for each HTTP/1 codec: a GET (the gateway's own) and a POST with a chunked
+/// body (hyper's, which streamed bodies go to).
+fn one_per_codec(path: &str) -> [Vec<u8>; 2] {
+    [
+        format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes(),
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .into_bytes(),
+    ]
+}
+
 /// A cleartext HTTP/2 connection's opening: preface, empty SETTINGS, and stream 1 asking
 /// `GET /slow` of host `a`.
 fn h2_get_slow() -> Vec<u8> {
@@ -266,11 +278,7 @@ async fn a_request_that_moves_no_bytes_for_the_stream_idle_timeout_gets_408_si()
         o.stream_idle_timeout = Some(Duration::from_secs(1));
     })
     .await;
-    let requests: [&[u8]; 2] = [
-        b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n",
-        b"POST /slow HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-    ];
-    for (i, request) in requests.into_iter().enumerate() {
+    for (i, request) in one_per_codec("/slow").iter().enumerate() {
         let mut s = TcpStream::connect(gw.addr).await.unwrap();
         s.write_all(request).await.unwrap();
         eventually("the backend to receive the request", || be.count() == i + 1).await;
@@ -376,11 +384,7 @@ async fn a_client_that_leaves_mid_response_body_is_counted_and_logged_dc() {
         o.access_log = Some((Some(log), rampart_telemetry::AccessLogFormat::Json))
     })
     .await;
-    let requests: [&[u8]; 2] = [
-        b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n",
-        b"POST /big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-    ];
-    for (i, request) in requests.into_iter().enumerate() {
+    for (i, request) in one_per_codec("/big").iter().enumerate() {
         let mut s = TcpStream::connect(gw.addr).await.unwrap();
         s.write_all(request).await.unwrap();
         let mut head = vec![0u8; 4096];

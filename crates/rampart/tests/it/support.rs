@@ -80,18 +80,15 @@ impl TestGateway {
     /// The body of admin page `path` once `ready` holds for it (bounded: panics after 10 s,
     /// showing the last body).
     pub async fn admin_until(&self, path: &str, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
+        poll_until(async || {
             let body = self.admin(path).await.body;
             if ready(&body) {
-                return body;
+                Ok(body)
+            } else {
+                Err(format!("{path} never became as expected:\n{body}"))
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{path} never became as expected:\n{body}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -207,30 +204,39 @@ pub fn app_config(port: u16) -> String {
 /// The access-log lines in `file` once there are at least `n` (bounded: panics after 10 s; the
 /// writer flushes every 100 ms).
 pub async fn log_lines(file: &std::path::Path, n: usize) -> Vec<String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    poll_until(async || {
         let text = std::fs::read_to_string(file).unwrap_or_default();
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
         if lines.len() >= n {
-            return lines;
+            Ok(lines)
+        } else {
+            Err(format!("only {} access-log lines, want {n}", lines.len()))
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {} access-log lines, want {n}",
-            lines.len()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// Polls `cond` until it holds (bounded: panics after 10 s).
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    poll_until(async || {
+        if cond() {
+            Ok(())
+        } else {
+            Err(format!("timed out waiting for {what}"))
+        }
+    })
+    .await
+}
+
+/// Polls `probe` every 10 ms until it yields a value; after 10 s, panics with what its last
+/// try said.
+async fn poll_until<T>(mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(why) => assert!(std::time::Instant::now() < deadline, "{why}"),
+        }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
